@@ -1,0 +1,82 @@
+"""Configuration from environment variables, with documented defaults (see README and .env.example).
+
+Every path the pipeline writes to is derived here, so the CLI, Dagster and the tests agree on them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# The repository root: dagster_project/settings.py → ../
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+KPI_DEFINITIONS_DIR = PROJECT_ROOT / "kpi_definitions"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+
+# Environment variables that switch off usage statistics of dbt, Dagster and Great Expectations.
+_TELEMETRY_OFF = {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    "DAGSTER_DISABLE_TELEMETRY": "1",
+    "GX_ANALYTICS_ENABLED": "False",
+    "DO_NOT_TRACK": "1",
+}
+
+
+def disable_telemetry() -> None:
+    """Set the opt-out variables unless the user set them explicitly."""
+    for name, value in _TELEMETRY_OFF.items():
+        os.environ.setdefault(name, value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the pipeline reads and writes. Build it with `Settings.from_env()`."""
+
+    landing_dir: Path
+    data_dir: Path
+    dagster_home: Path
+    duckdb_memory_limit: str
+    duckdb_threads: int | None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        threads = _env("KPI_DUCKDB_THREADS")
+        data_dir = _path_from_env("KPI_DATA_DIR", PROJECT_ROOT / "data")
+        return cls(
+            landing_dir=_path_from_env("KPI_LANDING_DIR", PROJECT_ROOT / "data" / "landing"),
+            data_dir=data_dir,
+            dagster_home=_path_from_env("DAGSTER_HOME", data_dir / "dagster_home"),
+            duckdb_memory_limit=_env("KPI_DUCKDB_MEMORY_LIMIT") or "4GB",
+            duckdb_threads=int(threads) if threads else None,
+        )
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def duckdb_tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+
+def _env(name: str) -> str | None:
+    """A variable's value; set-but-empty counts as unset."""
+    return os.environ.get(name, "").strip() or None
+
+
+def _path_from_env(name: str, default: Path) -> Path:
+    value = _env(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def duckdb_config(settings: Settings) -> dict[str, object]:
+    """Connection settings for the warehouse: bounded memory, spill to disk instead of failing."""
+    config: dict[str, object] = {
+        "memory_limit": settings.duckdb_memory_limit,
+        "temp_directory": str(settings.duckdb_tmp_dir),
+    }
+    if settings.duckdb_threads:
+        config["threads"] = settings.duckdb_threads
+    return config

@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny landing folder written by hand, and a warehouse connection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.contract import Contract, load_contract
+from dagster_project.extract import EntityLoadResult, load_entity
+from tests.helpers import ORG_UNITS, PRODUCTS, write_csv
+
+
+@pytest.fixture
+def contract() -> Contract:
+    return load_contract()
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    root = tmp_path / "landing"
+    write_csv(root / "org_units" / "org_units.csv", ORG_UNITS)
+    write_csv(root / "products" / "products.csv", PRODUCTS)
+    return root
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def load(
+    con: duckdb.DuckDBPyConnection, contract: Contract, landing: Path
+) -> Callable[[str], EntityLoadResult]:
+    """Load one entity from the test landing folder (reference entities first, as Dagster does)."""
+
+    def _load(entity: str) -> EntityLoadResult:
+        for upstream in contract.entity(entity).upstream_entities:
+            for grand in contract.entity(upstream).upstream_entities:
+                load_entity(con, contract, grand, landing, run_id="test")
+            load_entity(con, contract, upstream, landing, run_id="test")
+        return load_entity(con, contract, entity, landing, run_id="test")
+
+    return _load

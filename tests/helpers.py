@@ -1,0 +1,44 @@
+"""Helpers for tests: small landing files written by hand."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+ORG_UNITS = [
+    {"org_unit_id": "HQ", "name": "Company", "name_zh": "公司", "parent_id": "", "unit_type": "company"},
+    {"org_unit_id": "R1", "name": "East", "name_zh": "华东", "parent_id": "HQ", "unit_type": "region"},
+    {"org_unit_id": "S1", "name": "Store 1", "name_zh": "一店", "parent_id": "R1", "unit_type": "store"},
+    {"org_unit_id": "S2", "name": "Store 2", "name_zh": "", "parent_id": "R1", "unit_type": "store"},
+]
+PRODUCTS = [
+    {"sku": "A", "name": "Apple", "category": "fruit"},
+    {"sku": "B", "name": "Banana", "category": "fruit"},
+]
+
+
+def sales_line(**overrides: str) -> dict[str, str]:
+    row = {
+        "order_id": "O1",
+        "line_no": "1",
+        "order_date": "2025-01-10",
+        "customer_id": "C1",
+        "org_unit_id": "S1",
+        "sku": "A",
+        "quantity": "2",
+        "unit_price": "10.50",
+        "discount_amount": "1",
+        "unit_cost": "6",
+        "channel": "store",
+    }
+    return row | overrides
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], header: list[str] | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = header or list(rows[0])
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

@@ -1,0 +1,44 @@
+"""The machine-readable contract is consistent, and the documentation is generated from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dagster_project.contract import CONTRACT_FILE, Contract, load_contract, render_contract_doc
+from dagster_project.settings import PROJECT_ROOT
+
+
+def test_contract_defines_the_seven_entities(contract: Contract) -> None:
+    assert list(contract.entities) == [
+        "org_units", "products", "sales_lines", "returns",
+        "inventory_snapshots", "survey_responses", "complaints",
+    ]  # fmt: skip
+    assert contract.entity("sales_lines").key == ("order_id", "line_no")
+    assert contract.entity("inventory_snapshots").key == ("snapshot_date", "org_unit_id", "sku")
+    assert contract.entity("returns").upstream_entities == ("sales_lines",)
+    assert contract.entity("sales_lines").upstream_entities == ("org_units", "products")
+    groups = {name: entity.group for name, entity in contract.entities.items()}
+    assert groups["returns"] == groups["sales_lines"] == "sales"
+    assert groups["survey_responses"] == groups["complaints"] == "satisfaction"
+
+
+def test_entities_are_listed_in_dependency_order(contract: Contract) -> None:
+    seen: set[str] = set()
+    for name, entity in contract.entities.items():
+        assert set(entity.upstream_entities) <= seen, name
+        seen.add(name)
+
+
+def test_data_contract_doc_is_generated_from_the_yaml() -> None:
+    document = (PROJECT_ROOT / "docs" / "data_contract.md").read_text(encoding="utf-8")
+    assert render_contract_doc(document) == document, "run `kpi contract docs` to regenerate the tables"
+    assert "| `quantity` | integer; > 0 | Units sold. |" in document
+
+
+def test_a_broken_contract_is_reported_with_the_file(tmp_path: Path) -> None:
+    broken = tmp_path / "contract.yaml"
+    broken.write_text(CONTRACT_FILE.read_text().replace("type: integer", "type: int", 1))
+    with pytest.raises(ValueError, match=r"contract.yaml: sales_lines.line_no: unknown type 'int'"):
+        load_contract(broken)
