@@ -20,7 +20,12 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 
-.PHONY: test install lint lock clean
+.PHONY: run test install lint dev lock clean sample-data
+
+run: $(STAMP)
+	@# Sample data only for the default landing folder: a user's own folder is never written to.
+	@if [ -z "$$KPI_LANDING_DIR" ]; then $(KPI) sample-data --skip-if-present; fi
+	$(KPI) run
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -39,6 +44,12 @@ $(STAMP): pyproject.toml requirements.lock
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+dev: $(STAMP)
+	$(KPI) dev
+
+sample-data: $(STAMP)
+	$(KPI) sample-data
 
 # Re-resolve the pinned dependency tree after editing pyproject.toml.
 lock: $(STAMP)

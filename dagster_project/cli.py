@@ -1,0 +1,212 @@
+"""`kpi`: the command line. A thin layer over the functions the Dagster assets run.
+
+Exit codes: 0 ok, 1 the run failed or was blocked, 2 bad input or configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from dotenv import load_dotenv
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from dagster_project.settings import Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+app = typer.Typer(
+    pretty_exceptions_show_locals=False,
+    help="KPI pipeline: extract sales, inventory and satisfaction data, compute KPIs, publish scorecards.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+contract_app = typer.Typer(help="The source data contract of the landing folder.", no_args_is_help=True)
+app.add_typer(contract_app, name="contract")
+# Logs and CI capture output without a terminal: Rich would fall back to 80 columns there.
+_WIDTH = None if sys.stdout.isatty() else 110
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
+
+LandingDirOption = Annotated[
+    Path | None,
+    typer.Option("--landing-dir", help="Landing folder (default: $KPI_LANDING_DIR or data/landing)."),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="Data folder for the warehouse and Dagster (default: $KPI_DATA_DIR or data)."
+    ),
+]
+
+
+def _settings(landing_dir: Path | None = None, data_dir: Path | None = None) -> Settings:
+    load_dotenv(Path.cwd() / ".env", override=False)  # as `dagster dev` does; the environment wins
+    if landing_dir is not None:
+        os.environ["KPI_LANDING_DIR"] = str(landing_dir.expanduser().resolve())
+    if data_dir is not None:
+        os.environ["KPI_DATA_DIR"] = str(data_dir.expanduser().resolve())
+    return Settings.from_env()
+
+
+@app.command()
+def run(
+    landing_dir: LandingDirOption = None,
+    data_dir: DataDirOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Dagster's run log.")] = False,
+) -> None:
+    """Run the pipeline through Dagster on whatever the landing folder holds."""
+    from dagster_project.pipeline import run_pipeline
+
+    settings = _settings(landing_dir, data_dir)
+    if not settings.landing_dir.is_dir():
+        err_console.print(
+            f"[red]The landing folder {settings.landing_dir} does not exist.[/red] Point KPI_LANDING_DIR "
+            "at a folder with one sub-folder per entity (docs/data_contract.md), or create sample data "
+            "with `kpi sample-data`."
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    started = time.monotonic()
+    with console.status("Running the pipeline through Dagster…"):
+        summary = run_pipeline(settings, log_level="DEBUG" if verbose else "CRITICAL")
+    elapsed = time.monotonic() - started
+
+    table = Table(title=f"Extraction (Dagster run {summary.run_id[:8]})", box=box.SIMPLE_HEAD)
+    table.add_column("entity", no_wrap=True)
+    for name in ("files", "skipped", "failed", "rows", "quarantined", "corrected"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for e in summary.entities:
+        if not e.ran:
+            table.add_row(e.entity, "[dim]not run[/dim]", "", "", "", "", "")
+            continue
+        table.add_row(
+            e.entity,
+            str(e.files_loaded),
+            str(e.files_skipped),
+            f"[red]{e.files_failed}[/red]" if e.files_failed else "0",
+            f"{e.rows_loaded:,}",
+            f"[yellow]{e.rows_quarantined:,}[/yellow]" if e.rows_quarantined else "0",
+            f"{e.rows_superseded:,}",
+        )
+    console.print(table)
+    console.print(f"Warehouse: {summary.warehouse_path}")
+    console.print(
+        "files/rows = newly loaded; skipped = files already loaded (same checksum); corrected = earlier "
+        "rows replaced by a re-delivered key. Bad rows with their reasons: quarantine.<entity>; every "
+        "file: audit.load_batches."
+    )
+    console.print(f"Dagster runs: DAGSTER_HOME={summary.dagster_home} (open the UI with `make dev`)")
+    if summary.success:
+        console.print(f"[green]Done in {elapsed:.1f} s.[/green]")
+        return
+    for error in summary.errors:
+        err_console.print(f"[red]✗ {error}[/red]")
+    bad_input = any(e.files_failed for e in summary.entities)
+    err_console.print(
+        "[red]The run failed.[/red] Fix the files named above and run again; "
+        "files already loaded are skipped."
+    )
+    raise typer.Exit(EXIT_BAD_INPUT if bad_input else EXIT_FAILED)
+
+
+@app.command("sample-data")
+def sample_data(
+    landing_dir: LandingDirOption = None,
+    sales_lines: Annotated[int, typer.Option(help="Approximate number of sales lines.", min=100)] = 200_000,
+    end_month: Annotated[str, typer.Option(help="Last full month, YYYY-MM.")] = "2025-12",
+    months: Annotated[int, typer.Option(help="Number of full months.", min=1)] = 24,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 42,
+    bad_rows: Annotated[bool, typer.Option(help="Plant a few bad rows so quarantine is exercised.")] = True,
+    skip_if_present: Annotated[
+        bool, typer.Option(help="Do nothing (exit 0) when the landing folder already holds files.")
+    ] = False,
+) -> None:
+    """Write a deterministic sample landing folder in the shape of the data contract."""
+    from dagster_project.sample_data import generate_sample_data
+
+    settings = _settings(landing_dir)
+    target = settings.landing_dir
+    if skip_if_present and target.is_dir() and any(p.is_file() for p in target.rglob("*")):
+        console.print(f"The landing folder {target} already holds files: no sample data written.")
+        return
+    started = time.monotonic()
+    try:
+        with console.status(f"Generating about {sales_lines:,} sales lines…"):
+            summary = generate_sample_data(
+                target,
+                sales_lines=sales_lines,
+                end_month=end_month,
+                months=months,
+                seed=seed,
+                bad_rows=bad_rows,
+            )
+    except FileExistsError as error:
+        err_console.print(f"[red]{error}[/red]")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except ValueError as error:
+        err_console.print(f"[red]Bad option: {error}[/red]")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    table = Table(
+        title=f"Sample data {summary.first_month} … {summary.last_month} in {summary.landing_dir}",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("entity")
+    table.add_column("files", justify="right")
+    table.add_column("rows", justify="right")
+    table.add_column("planted bad rows", justify="right")
+    bad = summary.bad_rows_by_entity()
+    for entity, files in summary.files.items():
+        table.add_row(entity, str(len(files)), f"{summary.rows[entity]:,}", str(bad.get(entity, 0)))
+    console.print(table)
+    if summary.bad_rows:
+        console.print(
+            f"{len(summary.bad_rows)} rows are deliberately bad (so quarantine is exercised), e.g.: "
+            + "; ".join(f"{b.file}:{b.line} {b.reason}" for b in summary.bad_rows[:3])
+        )
+    console.print(f"[green]Written in {time.monotonic() - started:.1f} s.[/green]")
+
+
+@contract_app.command("show")
+def contract_show() -> None:
+    """Print the source data contract (the tables of docs/data_contract.md)."""
+    from dagster_project.contract import contract_markdown
+
+    console.print(contract_markdown(), markup=False, highlight=False)
+
+
+@contract_app.command("docs")
+def contract_docs(
+    path: Annotated[Path, typer.Argument(help="The document to update.")] = Path("docs/data_contract.md"),
+) -> None:
+    """Regenerate the contract tables in docs/data_contract.md from the YAML contract."""
+    from dagster_project.contract import render_contract_doc
+
+    path.write_text(render_contract_doc(path.read_text(encoding="utf-8")), encoding="utf-8")
+    console.print(f"Updated {path}.")
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Start the Dagster UI on localhost with the pipeline's persistent DAGSTER_HOME."""
+    from dagster_project.pipeline import prepare_dagster_home
+
+    settings = _settings(data_dir=data_dir)
+    prepare_dagster_home(settings)
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "--host", "127.0.0.1", "--port", str(port)]
+    console.print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={settings.dagster_home})")
+    raise typer.Exit(subprocess.call(command, cwd=Path(__file__).resolve().parents[2]))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,33 @@
+"""The Dagster code location: `dagster dev`, `dg check defs` and `kpi run` all load `defs` from here."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dagster_project.defs.extract import build_extract_assets
+from dagster_project.defs.resources import build_resources
+from dagster_project.settings import Settings
+
+PIPELINE_JOB = "kpi_pipeline"
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    assets = build_extract_assets()
+    pipeline_job = dg.define_asset_job(
+        PIPELINE_JOB,
+        selection=dg.AssetSelection.all(),
+        description="The main job: extract every landing file into the warehouse (later: KPIs, checks, "
+        "publication).",
+    )
+    return dg.Definitions(
+        assets=assets,
+        jobs=[pipeline_job],
+        resources=build_resources(settings),
+        # One process runs the steps one after another: DuckDB allows a single writer per file.
+        executor=dg.in_process_executor,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return build_definitions(Settings.from_env())

@@ -1,0 +1,1 @@
+"""Dagster definitions of the KPI pipeline, one module per stage; assembled in `dagster_project.definitions`."""
