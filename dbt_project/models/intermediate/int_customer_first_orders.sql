@@ -1,0 +1,30 @@
+-- Each identified customer's first order ever: the earliest order_date, ties broken by order_id,
+-- and the org unit that took it. Anonymous sales (no customer_id) do not count.
+with orders as (
+    select
+        customer_id,
+        order_id,
+        min(order_date) as order_date,
+        min(org_unit_id) as org_unit_id
+    from {{ ref('stg_sales_lines') }}
+    where customer_id is not null
+    group by customer_id, order_id
+),
+
+ranked as (
+    select
+        customer_id,
+        order_id,
+        order_date,
+        org_unit_id,
+        row_number() over (partition by customer_id order by order_date, order_id) as order_rank
+    from orders
+)
+
+select
+    customer_id,
+    order_id as first_order_id,
+    order_date as first_order_date,
+    org_unit_id as first_order_org_unit_id
+from ranked
+where order_rank = 1

@@ -1,0 +1,34 @@
+-- Every calendar month, quarter and year from the first to the last month with sales data.
+{%- set grains = ['month', 'quarter', 'year'] %}
+
+with days as (
+    select date_day from {{ ref('int_calendar_days') }}
+),
+
+periods as (
+    {%- for grain in grains %}
+    select
+        '{{ grain }}' as period_grain,
+        cast({{ dbt.date_trunc(grain, 'date_day') }} as date) as period_start,
+        max(date_day) as period_end,
+        count(*) as days_in_period
+    from days
+    group by 1, 2
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+)
+
+{%- set text = dbt.type_string() %}
+{%- set year = "cast(extract(year from period_start) as " ~ text ~ ")" %}
+
+select
+    period_grain,
+    period_start,
+    period_end,
+    days_in_period,
+    case period_grain
+        when 'month' then {{ dbt.concat([year, "'-'", "lpad(cast(extract(month from period_start) as " ~ text ~ "), 2, '0')"]) }}
+        when 'quarter' then {{ dbt.concat([year, "'-Q'", "cast(extract(quarter from period_start) as " ~ text ~ ")"]) }}
+        else {{ year }}
+    end as period_label
+from periods

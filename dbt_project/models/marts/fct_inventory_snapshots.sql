@@ -1,0 +1,17 @@
+-- One row per current inventory snapshot (unit, product, date) with its value at cost.
+with snapshots as (
+    select * from {{ ref('stg_inventory_snapshots') }}
+),
+
+final as (
+    select
+        snapshot_date,
+        org_unit_id,
+        sku,
+        on_hand_qty,
+        on_hand_qty * unit_cost as inventory_value,
+        on_hand_qty = 0 as is_stockout
+    from snapshots
+)
+
+select * from final

@@ -1,0 +1,7 @@
+-- One row per identified customer, at the date and org unit of their first order ever.
+select
+    customer_id,
+    first_order_id,
+    first_order_date,
+    first_order_org_unit_id as org_unit_id
+from {{ ref('int_customer_first_orders') }}

@@ -1,0 +1,25 @@
+-- One row per current return, attributed to the org unit of the original sales line and valued at
+-- the original line's unit cost; it counts in the period of its return_date.
+with returns as (
+    select * from {{ ref('stg_returns') }}
+),
+
+lines as (
+    select order_id, line_no, org_unit_id, unit_cost from {{ ref('stg_sales_lines') }}
+),
+
+final as (
+    select
+        returns.return_id,
+        returns.return_date,
+        lines.org_unit_id,
+        returns.order_id,
+        returns.line_no,
+        returns.returned_quantity,
+        returns.refund_amount,
+        returns.returned_quantity * lines.unit_cost as returned_cost_amount
+    from returns
+    inner join lines on lines.order_id = returns.order_id and lines.line_no = returns.line_no
+)
+
+select * from final
