@@ -307,3 +307,51 @@ from kpi_rows
         {{ exceptions.raise_compiler_error("KPI compiler: semantic model '" ~ semantic_model.name ~ "' reads " ~ node_id ~ ", which " ~ model.name ~ " does not depend on; add `-- depends_on: {{ ref('" ~ node_id.split('.')[-1] ~ "') }}` to " ~ model.original_file_path) }}
     {%- endfor -%}
 {%- endmacro -%}
+
+{#- The SELECT of the kpi_dictionary model: one row per KPI metric, from its definition. -#}
+{%- macro compile_kpi_dictionary() -%}
+{%- set text = dbt.type_string() -%}
+{%- set columns = [
+    ('kpi_id', text), ('metric_name', text), ('metric_type', text), ('label', text), ('label_zh', text),
+    ('description', text), ('formula', text), ('owner', text), ('perspective', text), ('kind', text),
+    ('unit', text), ('polarity', text), ('decimals', 'integer'), ('status_rule', text),
+    ('green_at', type_double()), ('amber_at', type_double()), ('amber_band', type_double()),
+    ('weight', type_double()), ('min_sample', 'integer'), ('definition_version', 'integer'),
+    ('changelog', text), ('measures', text), ('definition_file', text), ('definition_hash', text)] -%}
+{%- if not execute -%}
+    select {% for name, type in columns %}cast(null as {{ type }}) as {{ name }}{{ ", " if not loop.last }}{% endfor %}
+{%- else -%}
+    {%- for kpi in kpi_metrics() %}
+    {%- set meta = kpi_metric_meta(kpi) %}
+    {%- set rule = meta.get('status_rule') or {} %}
+    {%- set definition = {'name': kpi.name, 'type': kpi.type, 'type_params': kpi.type_params,
+                          'description': kpi.description, 'label': kpi.label, 'meta': meta} %}
+    {%- set values = {
+        'kpi_id': meta.kpi_id, 'metric_name': kpi.name, 'metric_type': kpi.type,
+        'label': meta.get('label') or kpi.label, 'label_zh': meta.get('label_zh'),
+        'description': (meta.get('description') or kpi.description or '') | trim, 'formula': meta.get('formula'),
+        'owner': meta.get('owner'), 'perspective': meta.get('perspective'), 'kind': meta.get('kind'),
+        'unit': meta.get('unit'), 'polarity': meta.get('polarity'), 'decimals': meta.get('decimals'),
+        'status_rule': rule.get('type'),
+        'green_at': rule.get('green_at', 1.0) if rule.get('type') == 'ratio' else none,
+        'amber_at': rule.get('amber_at', 0.9) if rule.get('type') == 'ratio' else none,
+        'amber_band': rule.get('amber_band'), 'weight': meta.get('weight'), 'min_sample': meta.get('min_sample'),
+        'definition_version': meta.get('version'), 'changelog': tojson(meta.get('changelog') or []),
+        'measures': kpi.type_params.input_measures | map(attribute='name') | unique | sort | join(', '),
+        'definition_file': kpi.original_file_path | replace('../', '', 1),
+        'definition_hash': local_md5(tojson(definition, sort_keys=true))} %}
+    select
+        {%- for name, type in columns %}
+        cast({{ kpi_sql_literal(values[name]) }} as {{ type }}) as {{ name }}{{ "," if not loop.last }}
+        {%- endfor %}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+{%- endif -%}
+{%- endmacro -%}
+
+{%- macro kpi_sql_literal(value) -%}
+    {%- if value is none -%}{{ return('null') }}
+    {%- elif value is number -%}{{ return(value | string) }}
+    {%- else -%}{{ return("'" ~ dbt.escape_single_quotes(value | string) ~ "'") }}
+    {%- endif -%}
+{%- endmacro -%}

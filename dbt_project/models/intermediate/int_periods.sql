@@ -1,8 +1,16 @@
--- Every calendar month, quarter and year from the first to the last month with sales data.
+-- Every calendar month, quarter and year from the first to the last month with sales data, with
+-- its calendar end and number of days (a year in progress still has 365 or 366 days).
 {%- set grains = ['month', 'quarter', 'year'] %}
 
 with days as (
     select date_day from {{ ref('int_calendar_days') }}
+),
+
+data_months as (
+    select
+        cast({{ dbt.date_trunc('month', 'min(order_date)') }} as date) as first_month,
+        cast({{ dbt.date_trunc('month', 'max(order_date)') }} as date) as last_month
+    from {{ ref('stg_sales_lines') }}
 ),
 
 periods as (
@@ -16,6 +24,14 @@ periods as (
     group by 1, 2
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
+),
+
+periods_with_data as (
+    select periods.*
+    from periods
+    cross join data_months
+    where periods.period_end >= data_months.first_month
+      and periods.period_start <= data_months.last_month
 )
 
 {%- set text = dbt.type_string() %}
@@ -31,4 +47,4 @@ select
         when 'quarter' then {{ dbt.concat([year, "'-Q'", "cast(extract(quarter from period_start) as " ~ text ~ ")"]) }}
         else {{ year }}
     end as period_label
-from periods
+from periods_with_data
