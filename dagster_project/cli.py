@@ -61,8 +61,12 @@ def run(
     landing_dir: LandingDirOption = None,
     data_dir: DataDirOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Dagster's run log.")] = False,
+    extract_only: Annotated[
+        bool, typer.Option("--extract-only", help="Only load new landing files into the warehouse.")
+    ] = False,
 ) -> None:
     """Run the pipeline through Dagster on whatever the landing folder holds."""
+    from dagster_project.kpi_catalog import check_definitions
     from dagster_project.pipeline import run_pipeline
 
     settings = _settings(landing_dir, data_dir)
@@ -73,9 +77,15 @@ def run(
             "with `kpi sample-data`."
         )
         raise typer.Exit(EXIT_BAD_INPUT)
+    problems = check_definitions()
+    if problems:  # a broken definition would fail deep inside dbt; say where it is instead
+        _print_definition_problems(problems)
+        raise typer.Exit(EXIT_BAD_INPUT)
     started = time.monotonic()
     with console.status("Running the pipeline through Dagster…"):
-        summary = run_pipeline(settings, log_level="DEBUG" if verbose else "CRITICAL")
+        summary = run_pipeline(
+            settings, log_level="DEBUG" if verbose else "CRITICAL", extract_only=extract_only
+        )
     elapsed = time.monotonic() - started
 
     table = Table(title=f"Extraction (Dagster run {summary.run_id[:8]})", box=box.SIMPLE_HEAD)
@@ -96,6 +106,15 @@ def run(
             f"{e.rows_superseded:,}",
         )
     console.print(table)
+    if summary.models_built or summary.checks_failed:
+        console.print(
+            f"dbt: {len(summary.models_built)} models built, {len(summary.checks_passed)} tests passed, "
+            f"{len(summary.checks_warned)} warned, {len(summary.checks_failed)} failed"
+        )
+        for check in summary.checks_warned:
+            console.print(f"  [yellow]! {check}[/yellow]")
+        for check in summary.checks_failed:
+            console.print(f"  [red]✗ {check}[/red]")
     console.print(f"Warehouse: {summary.warehouse_path}")
     console.print(
         "files/rows = newly loaded; skipped = files already loaded (same checksum); corrected = earlier "
@@ -192,16 +211,84 @@ def contract_docs(
     console.print(f"Updated {path}.")
 
 
+definitions_app = typer.Typer(help="The KPI definitions in kpi_definitions/.", no_args_is_help=True)
+app.add_typer(definitions_app, name="definitions")
+DefinitionsDirOption = Annotated[
+    Path | None,
+    typer.Option("--definitions-dir", help="KPI definitions folder (default: kpi_definitions/)."),
+]
+
+
+def _print_definition_problems(problems: list) -> None:
+    # soft_wrap and no markup: one problem per line, and `[...]` in a message is not taken as markup.
+    for problem in problems:
+        err_console.print(f"✗ {problem}", style="red", markup=False, highlight=False, soft_wrap=True)
+    err_console.print(
+        f"{len(problems)} problem(s) in the KPI definitions. Fix them in the files named above "
+        "and run `kpi definitions check` again."
+    )
+
+
+@definitions_app.command("check")
+def definitions_check(definitions_dir: DefinitionsDirOption = None) -> None:
+    """Validate the KPI definitions: governance fields, enums, references between metrics and measures."""
+    from dagster_project.kpi_catalog import KpiDefinitionError, load_catalog
+    from dagster_project.settings import KPI_DEFINITIONS_DIR
+
+    try:
+        catalog = load_catalog(definitions_dir or KPI_DEFINITIONS_DIR)
+    except KpiDefinitionError as error:
+        _print_definition_problems(error.problems)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    console.print(f"[green]✓ {len(catalog.kpis)} KPI definitions are valid[/green]")
+
+
+@definitions_app.command("list")
+def definitions_list(
+    lang: Annotated[str, typer.Option("--lang", help="Language of the labels: en or zh.")] = "en",
+    definitions_dir: DefinitionsDirOption = None,
+) -> None:
+    """List the KPIs by perspective: id, label, unit, polarity, owner and version."""
+    from dagster_project.kpi_catalog import KpiDefinitionError, load_catalog, sorted_for_listing
+    from dagster_project.settings import KPI_DEFINITIONS_DIR
+
+    if lang not in ("en", "zh"):
+        err_console.print(f"[red]Unknown language {lang!r}:[/red] use --lang en or --lang zh.")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        catalog = load_catalog(definitions_dir or KPI_DEFINITIONS_DIR)
+    except KpiDefinitionError as error:
+        _print_definition_problems(error.problems)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    # Identifiers never wrap or truncate; label and owner wrap when the terminal is narrow.
+    table = Table(
+        title=f"{len(catalog.kpis)} KPIs", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    for name in ("perspective", "kpi_id", "label", "unit", "polarity", "owner", "version"):
+        wraps = name in ("label", "owner")
+        table.add_column(
+            name, no_wrap=not wraps, overflow="fold", justify="right" if name == "version" else "left"
+        )
+    for kpi in sorted_for_listing(catalog):
+        label = kpi.label_zh if lang == "zh" else kpi.label
+        row = (kpi.perspective, kpi.kpi_id, label, kpi.unit, kpi.polarity, kpi.owner, str(kpi.version))
+        table.add_row(*row)
+    console.print(table, markup=False)
+
+
 @app.command()
 def dev(
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
     data_dir: DataDirOption = None,
 ) -> None:
     """Start the Dagster UI on localhost with the pipeline's persistent DAGSTER_HOME."""
+    from dagster_project.defs.transform import prepare_dbt
     from dagster_project.pipeline import prepare_dagster_home
 
     settings = _settings(data_dir=data_dir)
+    os.environ.update(settings.environment())  # for the UI's runs, and dbt under them
     prepare_dagster_home(settings)
+    prepare_dbt()
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "--host", "127.0.0.1", "--port", str(port)]
     console.print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={settings.dagster_home})")

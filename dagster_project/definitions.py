@@ -6,18 +6,19 @@ import dagster as dg
 
 from dagster_project.defs.extract import build_extract_assets
 from dagster_project.defs.resources import build_resources
+from dagster_project.defs.transform import build_dbt_assets
 from dagster_project.settings import Settings
 
 PIPELINE_JOB = "kpi_pipeline"
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    assets = build_extract_assets()
+    assets = [*build_extract_assets(), build_dbt_assets()]
     pipeline_job = dg.define_asset_job(
         PIPELINE_JOB,
         selection=dg.AssetSelection.all(),
-        description="The main job: extract every landing file into the warehouse (later: KPIs, checks, "
-        "publication).",
+        description="The main job: extract every landing file into the warehouse, then build the dbt "
+        "models and tests up to the KPI values.",
     )
     return dg.Definitions(
         assets=assets,

@@ -7,6 +7,8 @@ run started here shows up in `dagster dev` like any other (same persistent DAGST
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from dagster._utils.error import SerializableErrorInfo
 
 from dagster_project.contract import load_contract
 from dagster_project.definitions import PIPELINE_JOB, build_definitions
+from dagster_project.defs.extract import raw_asset_key
+from dagster_project.defs.transform import prepare_dbt
 from dagster_project.settings import Settings
 
 # Instance settings written to a new DAGSTER_HOME: no telemetry, and one op at a time in the
@@ -46,6 +50,10 @@ class RunSummary:
     dagster_home: Path
     entities: list[EntitySummary] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    models_built: list[str] = field(default_factory=list)  # dbt models and seeds, as asset keys
+    checks_passed: list[str] = field(default_factory=list)
+    checks_failed: list[str] = field(default_factory=list)  # failed at ERROR severity
+    checks_warned: list[str] = field(default_factory=list)  # failed at WARN severity
 
     def entity(self, name: str) -> EntitySummary:
         return next(e for e in self.entities if e.entity == name)
@@ -58,24 +66,44 @@ def prepare_dagster_home(settings: Settings) -> dg.DagsterInstance:
     config_file = home / "dagster.yaml"
     if not config_file.exists():
         config_file.write_text(yaml.safe_dump(DAGSTER_YAML, sort_keys=False), encoding="utf-8")
-    os.environ["DAGSTER_HOME"] = str(home)  # for tools started from here (`dagster dev`)
     return dg.DagsterInstance.from_config(str(home))
 
 
-def run_pipeline(settings: Settings, log_level: str = "WARNING") -> RunSummary:
+def run_pipeline(settings: Settings, log_level: str = "WARNING", extract_only: bool = False) -> RunSummary:
     """Materialize the whole pipeline once, through Dagster, and return what it did.
 
     `log_level` is for the console only; the run's full event log is kept in DAGSTER_HOME.
+    `extract_only` materializes just the extract assets (load new landing files, nothing else).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    instance = prepare_dagster_home(settings)
-    job = build_definitions(settings).resolve_job_def(PIPELINE_JOB)
-    result = job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-    )
+    with _environment(settings.environment()):  # dbt runs as a subprocess and reads them
+        instance = prepare_dagster_home(settings)
+        prepare_dbt()
+        job = build_definitions(settings).resolve_job_def(PIPELINE_JOB)
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            asset_selection=[raw_asset_key(name) for name in load_contract().entities]
+            if extract_only
+            else None,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
     return _summarise(result, settings)
+
+
+@contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of a run, then restore the previous values."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _summarise(result: dg.ExecuteInProcessResult, settings: Settings) -> RunSummary:
@@ -92,6 +120,7 @@ def _summarise(result: dg.ExecuteInProcessResult, settings: Settings) -> RunSumm
             materialization = event.step_materialization_data.materialization
             entity = by_key.get(tuple(materialization.asset_key.path))
             if entity is None:
+                summary.models_built.append(materialization.asset_key.to_user_string())
                 continue
             values = {k: v.value for k, v in materialization.metadata.items()}
             entity.ran = True
@@ -101,6 +130,15 @@ def _summarise(result: dg.ExecuteInProcessResult, settings: Settings) -> RunSumm
             entity.rows_loaded = int(values.get("rows_loaded", 0))
             entity.rows_quarantined = int(values.get("rows_quarantined", 0))
             entity.rows_superseded = int(values.get("rows_superseded", 0))
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+            if evaluation.passed:
+                summary.checks_passed.append(name)
+            elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+                summary.checks_warned.append(name)
+            else:
+                summary.checks_failed.append(name)
         elif event.is_step_failure:
             failure = event.step_failure_data
             if failure.user_failure_data and failure.user_failure_data.description:

@@ -52,6 +52,15 @@ class Settings:
             duckdb_threads=int(threads) if threads else None,
         )
 
+    def environment(self) -> dict[str, str]:
+        """The variables that pass these settings to tools started as subprocesses (dbt reads them)."""
+        return {
+            "KPI_LANDING_DIR": str(self.landing_dir),
+            "KPI_DATA_DIR": str(self.data_dir),
+            "KPI_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
+            "DAGSTER_HOME": str(self.dagster_home),
+        }
+
     @property
     def warehouse_path(self) -> Path:
         return self.data_dir / "warehouse.duckdb"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -10,7 +11,10 @@ import pytest
 
 from dagster_project.contract import Contract, load_contract
 from dagster_project.extract import EntityLoadResult, load_entity
-from tests.helpers import ORG_UNITS, PRODUCTS, write_csv
+from dagster_project.pipeline import RunSummary
+from dagster_project.sample_data import SampleDataSummary, generate_sample_data
+from dagster_project.settings import Settings
+from tests.helpers import ORG_UNITS, PRODUCTS, run_pipeline_on, write_csv
 
 
 @pytest.fixture
@@ -47,3 +51,26 @@ def load(
         return load_entity(con, contract, entity, landing, run_id="test")
 
     return _load
+
+
+@dataclass(frozen=True)
+class BuiltWarehouse:
+    """Sample data taken through the whole pipeline once; tests only read it."""
+
+    settings: Settings
+    sample: SampleDataSummary
+    summary: RunSummary
+
+    def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
+        with duckdb.connect(str(self.settings.warehouse_path), read_only=True) as connection:
+            return connection.execute(sql, parameters or []).fetchall()
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
+    """Generated sample data (4,000 sales lines, 2024-01..2025-12) run through `run_pipeline`."""
+    root = tmp_path_factory.mktemp("built")
+    sample = generate_sample_data(root / "landing", sales_lines=4000)
+    settings, summary = run_pipeline_on(root / "landing", root / "data")
+    assert summary.success, summary.errors
+    return BuiltWarehouse(settings=settings, sample=sample, summary=summary)

@@ -5,6 +5,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
+from dagster_project.pipeline import RunSummary, run_pipeline
+from dagster_project.settings import Settings
+
 ORG_UNITS = [
     {"org_unit_id": "HQ", "name": "Company", "name_zh": "公司", "parent_id": "", "unit_type": "company"},
     {"org_unit_id": "R1", "name": "East", "name_zh": "华东", "parent_id": "HQ", "unit_type": "region"},
@@ -42,3 +47,13 @@ def write_csv(path: Path, rows: list[dict[str, str]], header: list[str] | None =
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def run_pipeline_on(landing: Path, data: Path) -> tuple[Settings, RunSummary]:
+    """Run the whole pipeline on a landing folder into a data folder, as `kpi run` does."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KPI_LANDING_DIR", str(landing))
+        patch.setenv("KPI_DATA_DIR", str(data))
+        patch.delenv("DAGSTER_HOME", raising=False)
+        settings = Settings.from_env()
+        return settings, run_pipeline(settings)

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from dagster_project.cli import EXIT_BAD_INPUT, app
 from dagster_project.contract import load_contract
+from dagster_project.defs.transform import prepare_dbt
 from dagster_project.extract import file_sha256
 from dagster_project.pipeline import run_pipeline
 from dagster_project.sample_data import SampleDataSummary, generate_sample_data
@@ -55,7 +56,7 @@ def query(settings: Settings, sql: str) -> list[tuple]:
 
 def test_sample_data_is_extracted_and_reconciled(settings: Settings, sample) -> None:
     _, planted = sample
-    summary = run_pipeline(settings)
+    summary = run_pipeline(settings, extract_only=True)
     assert summary.success, summary.errors
 
     # Every file is one loaded batch, logged with its checksum and size.
@@ -123,10 +124,10 @@ def test_sample_data_is_extracted_and_reconciled(settings: Settings, sample) -> 
 
 
 def test_second_run_loads_nothing(settings: Settings) -> None:
-    first = run_pipeline(settings)
+    first = run_pipeline(settings, extract_only=True)
     batches = query(settings, "select count(*) from audit.load_batches")
     rows = query(settings, "select count(*) from raw.sales_lines")
-    second = run_pipeline(settings)
+    second = run_pipeline(settings, extract_only=True)
     assert first.success and second.success
     assert query(settings, "select count(*) from audit.load_batches") == batches
     assert query(settings, "select count(*) from raw.sales_lines") == rows
@@ -136,7 +137,7 @@ def test_second_run_loads_nothing(settings: Settings) -> None:
 
 
 def test_correction_batch_and_broken_file(settings: Settings) -> None:
-    assert run_pipeline(settings).success
+    assert run_pipeline(settings, extract_only=True).success
     order_id, line_no, quantity = query(
         settings,
         """
@@ -164,7 +165,7 @@ def test_correction_batch_and_broken_file(settings: Settings) -> None:
     write_csv(settings.landing_dir / "sales_lines" / "zz_correction.csv", [correction])
     write_csv(settings.landing_dir / "complaints" / "zz_broken.csv", [{"complaint_id": "K1", "note": "x"}])
 
-    summary = run_pipeline(settings)
+    summary = run_pipeline(settings, extract_only=True)
     assert not summary.success
     assert len(summary.errors) == 1
     assert (
@@ -193,13 +194,14 @@ def test_cli_run_and_exit_codes(settings: Settings, tmp_path: Path) -> None:
     result = runner.invoke(app, ["run"])
     assert result.exit_code == 0, result.output
     assert "sales_lines" in result.output and str(settings.warehouse_path) in flat(result.output)
+    assert "tests passed, 0 warned, 0 failed" in flat(result.output)
 
     missing = runner.invoke(app, ["run", "--landing-dir", str(tmp_path / "nowhere")])
     assert missing.exit_code == EXIT_BAD_INPUT
     assert "does not exist" in flat(missing.output)
 
     write_csv(settings.landing_dir / "products" / "broken.csv", [{"sku": "X"}])
-    broken = runner.invoke(app, ["run", "--landing-dir", str(settings.landing_dir)])
+    broken = runner.invoke(app, ["run", "--extract-only", "--landing-dir", str(settings.landing_dir)])
     assert broken.exit_code == EXIT_BAD_INPUT
     assert "products/broken.csv: missing required column(s) name, category" in flat(broken.output)
 
@@ -218,6 +220,7 @@ def test_sample_data_command_never_overwrites(tmp_path: Path) -> None:
 
 def test_dagster_definitions_load_with_dg(tmp_path: Path) -> None:
     """`dg check defs` finds the code location from pyproject.toml alone, as `dagster dev` does."""
+    prepare_dbt()  # the dbt assets load from the parsed manifest
     dg = Path(PROJECT_ROOT / ".venv" / "bin" / "dg")
     if not dg.exists():
         dg = Path(shutil.which("dg") or "dg")

@@ -19,7 +19,10 @@ class LandingZone(dg.ConfigurableResource):
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    from dagster_project.defs.transform import build_dbt_resource
+
     return {
+        "dbt": build_dbt_resource(),
         "landing": LandingZone(path=str(settings.landing_dir)),
         "warehouse": DuckDBResource(
             database=str(settings.warehouse_path), connection_config=duckdb_config(settings)
