@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -64,6 +65,14 @@ def run(
     extract_only: Annotated[
         bool, typer.Option("--extract-only", help="Only load new landing files into the warehouse.")
     ] = False,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="Publish only periods complete by this date (and use the targets in effect then).",
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline through Dagster on whatever the landing folder holds."""
     from dagster_project.kpi_catalog import check_definitions
@@ -84,7 +93,10 @@ def run(
     started = time.monotonic()
     with console.status("Running the pipeline through Dagster…"):
         summary = run_pipeline(
-            settings, log_level="DEBUG" if verbose else "CRITICAL", extract_only=extract_only
+            settings,
+            log_level="DEBUG" if verbose else "CRITICAL",
+            extract_only=extract_only,
+            as_of=as_of.date() if as_of else None,
         )
     elapsed = time.monotonic() - started
 
@@ -122,9 +134,13 @@ def run(
         "file: audit.load_batches."
     )
     console.print(f"Dagster runs: DAGSTER_HOME={summary.dagster_home} (open the UI with `make dev`)")
-    if summary.success:
+    _print_publications(summary)
+    if summary.success and not summary.blocked:
         console.print(f"[green]Done in {elapsed:.1f} s.[/green]")
         return
+    if summary.success:  # the run worked; the gate held some periods back
+        console.print(f"[yellow]Done in {elapsed:.1f} s; {len(summary.blocked)} period(s) blocked.[/yellow]")
+        raise typer.Exit(EXIT_FAILED)
     for error in summary.errors:
         err_console.print(f"[red]✗ {error}[/red]")
     bad_input = any(e.files_failed for e in summary.entities)
@@ -133,6 +149,27 @@ def run(
         "files already loaded are skipped."
     )
     raise typer.Exit(EXIT_BAD_INPUT if bad_input else EXIT_FAILED)
+
+
+def _print_publications(summary) -> None:
+    if not summary.publications:
+        return
+    counts = {
+        o: sum(p.outcome == o for p in summary.publications) for o in ("published", "unchanged", "blocked")
+    }
+    console.print(
+        f"Publication: {counts['published']} period(s) published, {counts['unchanged']} unchanged, "
+        f"{counts['blocked']} blocked → {summary.published_path}"
+    )
+    colours = {"published": "green", "unchanged": "dim", "blocked": "red"}
+    for period in summary.publications:
+        if period.outcome == "unchanged":
+            continue
+        version = f" v{period.version}" if period.version else ""
+        console.print(
+            f"  [{colours[period.outcome]}]{period.outcome:9s}[/] {period.period_label:8s}{version}"
+            + (f" — {period.reason}" if period.outcome == "blocked" else "")
+        )
 
 
 @app.command("sample-data")
@@ -293,6 +330,49 @@ def dev(
     command = [str(dagster), "dev", "--host", "127.0.0.1", "--port", str(port)]
     console.print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={settings.dagster_home})")
     raise typer.Exit(subprocess.call(command, cwd=Path(__file__).resolve().parents[2]))
+
+
+@app.command()
+def scorecard(
+    period: Annotated[
+        str, typer.Option("--period", help="The period: a month 2025-10, a quarter 2025-Q4 or a year 2025.")
+    ],
+    grain: Annotated[
+        str | None, typer.Option("--grain", help="month, quarter or year (default: inferred from --period).")
+    ] = None,
+    org: Annotated[str | None, typer.Option("--org", help="Org unit id (default: the root unit).")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the labels: en or zh.")] = "en",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Show the published scorecard of a period and org unit: KPIs by perspective, then the scores."""
+    from dagster_project.report_cli import ReportError, scorecard_report
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        report = scorecard_report(settings.data_dir, period, grain=grain, org=org, lang=lang)
+    except ReportError as error:
+        err_console.print(f"✗ {error}", style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    console.print(report)
+
+
+@app.command()
+def status(
+    data_dir: DataDirOption = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="Publications and blocked attempts to show.")
+    ] = 10,
+) -> None:
+    """Show the publication log: latest publications, blocked attempts and why, a one-line summary."""
+    from dagster_project.report_cli import ReportError, status_report
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        report = status_report(settings.data_dir, limit=limit)
+    except ReportError as error:
+        err_console.print(f"✗ {error}", style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    console.print(report)
 
 
 if __name__ == "__main__":

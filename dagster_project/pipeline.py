@@ -10,9 +10,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import yaml
 from dagster._utils.error import SerializableErrorInfo
 
@@ -42,6 +44,15 @@ class EntitySummary:
     ran: bool = False
 
 
+@dataclass(frozen=True)
+class PeriodPublication:
+    period_grain: str
+    period_label: str
+    outcome: str  # published | unchanged | blocked
+    version: int | None
+    reason: str
+
+
 @dataclass
 class RunSummary:
     run_id: str
@@ -54,6 +65,12 @@ class RunSummary:
     checks_passed: list[str] = field(default_factory=list)
     checks_failed: list[str] = field(default_factory=list)  # failed at ERROR severity
     checks_warned: list[str] = field(default_factory=list)  # failed at WARN severity
+    published_path: Path | None = None
+    publications: list[PeriodPublication] = field(default_factory=list)  # this run's, per period
+
+    @property
+    def blocked(self) -> list[PeriodPublication]:
+        return [p for p in self.publications if p.outcome == "blocked"]
 
     def entity(self, name: str) -> EntitySummary:
         return next(e for e in self.entities if e.entity == name)
@@ -69,11 +86,14 @@ def prepare_dagster_home(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(home))
 
 
-def run_pipeline(settings: Settings, log_level: str = "WARNING", extract_only: bool = False) -> RunSummary:
+def run_pipeline(
+    settings: Settings, log_level: str = "WARNING", extract_only: bool = False, as_of: date | None = None
+) -> RunSummary:
     """Materialize the whole pipeline once, through Dagster, and return what it did.
 
     `log_level` is for the console only; the run's full event log is kept in DAGSTER_HOME.
     `extract_only` materializes just the extract assets (load new landing files, nothing else).
+    `as_of` makes only the periods ending by that date complete (and the target clock that date).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with _environment(settings.environment()):  # dbt runs as a subprocess and reads them
@@ -86,7 +106,10 @@ def run_pipeline(settings: Settings, log_level: str = "WARNING", extract_only: b
             asset_selection=[raw_asset_key(name) for name in load_contract().entities]
             if extract_only
             else None,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            run_config={
+                "loggers": {"console": {"config": {"log_level": log_level}}},
+                **({"ops": {"kpi_dbt_models": {"config": {"as_of": as_of.isoformat()}}}} if as_of else {}),
+            },
         )
     return _summarise(result, settings)
 
@@ -146,7 +169,24 @@ def _summarise(result: dg.ExecuteInProcessResult, settings: Settings) -> RunSumm
             else:
                 message = _innermost_message(failure.error)
             summary.errors.append(f"{event.step_key}: {message}")
+    _read_publications(summary, settings)
     return summary
+
+
+def _read_publications(summary: RunSummary, settings: Settings) -> None:
+    """This run's publication attempts, per period, from the published store."""
+    published = settings.data_dir / "published.duckdb"
+    if not published.exists():
+        return
+    summary.published_path = published
+    with duckdb.connect(str(published), read_only=True) as con:
+        rows = con.execute(
+            """select period_grain, period_label, outcome, version, reason from publication_attempts
+               where run_id = ? order by case period_grain when 'month' then 0 when 'quarter' then 1 else 2 end,
+                     period_start""",
+            [summary.run_id],
+        ).fetchall()
+    summary.publications = [PeriodPublication(*row) for row in rows]
 
 
 def _innermost_message(error: SerializableErrorInfo | None) -> str:

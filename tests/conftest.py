@@ -68,9 +68,11 @@ class BuiltWarehouse:
 
 @pytest.fixture(scope="session")
 def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
-    """Generated sample data (4,000 sales lines, 2024-01..2025-12) run through `run_pipeline`."""
+    """Generated sample data (10,000 sales lines, 2024-01..2025-12) run through `run_pipeline`.
+
+    Big enough that the few planted bad rows stay under the gate's 1 % quarantine share per month."""
     root = tmp_path_factory.mktemp("built")
-    sample = generate_sample_data(root / "landing", sales_lines=4000)
+    sample = generate_sample_data(root / "landing", sales_lines=10_000)
     settings, summary = run_pipeline_on(root / "landing", root / "data")
     assert summary.success, summary.errors
     return BuiltWarehouse(settings=settings, sample=sample, summary=summary)

@@ -1,11 +1,27 @@
 """Resources shared by the assets: where landing files are, and the warehouse connection."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.settings import Settings, duckdb_config
+
+
+class Warehouse(DuckDBResource):
+    """dagster-duckdb's resource, closing the connection also when the step fails: DuckDB refuses a
+    connection with another configuration (e.g. the gate's read-only one) while one is still open."""
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with super().get_connection() as connection:
+            try:
+                yield connection
+            finally:
+                connection.close()
 
 
 class LandingZone(dg.ConfigurableResource):
@@ -24,7 +40,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "dbt": build_dbt_resource(),
         "landing": LandingZone(path=str(settings.landing_dir)),
-        "warehouse": DuckDBResource(
+        "warehouse": Warehouse(
             database=str(settings.warehouse_path), connection_config=duckdb_config(settings)
         ),
     }

@@ -4,6 +4,7 @@ Sources `raw.<entity>` map to the extract assets' keys, so one run materializes 
 and the asset graph shows the whole lineage; dbt tests become asset checks.
 """
 
+import json
 import sys
 from functools import cache
 from pathlib import Path
@@ -45,6 +46,13 @@ def _manifest_is_stale(manifest: Path) -> bool:
     return False
 
 
+class KpiRunConfig(dg.Config):
+    """Run options of the dbt step. `as_of` (YYYY-MM-DD): periods ending after it are not complete,
+    and targets set after it are not yet in effect; default: the data's last day and today."""
+
+    as_of: str | None = None
+
+
 class KpiDbtTranslator(DagsterDbtTranslator):
     """Models keyed by schema and name (`kpi/kpi_values`), grouped by layer; sources keep dbt's
     default `raw/<entity>`, the extract assets' keys."""
@@ -75,8 +83,11 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         pool=WAREHOUSE_POOL,
         name="kpi_dbt_models",
     )
-    def kpi_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-        yield from dbt.cli(["build"], context=context).stream()
+    def kpi_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: KpiRunConfig):
+        args = ["build"]
+        if config.as_of:
+            args += ["--vars", json.dumps({"kpi_as_of": config.as_of})]
+        yield from dbt.cli(args, context=context).stream()
 
     return kpi_dbt_models
 

@@ -10,3 +10,10 @@
 {% macro duckdb__type_double() -%}double{%- endmacro %}
 
 {% macro spark__type_double() -%}double{%- endmacro %}
+
+{#- A cast that gives NULL instead of failing (dbt.safe_cast is a plain CAST on dbt-duckdb). -#}
+{% macro try_cast(expression, type) -%}
+    {{ return(adapter.dispatch('try_cast', 'kpi_pipeline')(expression, type)) }}
+{%- endmacro %}
+
+{% macro default__try_cast(expression, type) -%}try_cast({{ expression }} as {{ type }}){%- endmacro %}

@@ -316,7 +316,8 @@ from kpi_rows
     ('description', text), ('formula', text), ('owner', text), ('perspective', text), ('kind', text),
     ('unit', text), ('polarity', text), ('decimals', 'integer'), ('status_rule', text),
     ('green_at', type_double()), ('amber_at', type_double()), ('amber_band', type_double()),
-    ('weight', type_double()), ('min_sample', 'integer'), ('definition_version', 'integer'),
+    ('weight', type_double()), ('min_sample', 'integer'), ('valid_min', type_double()),
+    ('valid_max', type_double()), ('definition_version', 'integer'),
     ('changelog', text), ('measures', text), ('definition_file', text), ('definition_hash', text)] -%}
 {%- if not execute -%}
     select {% for name, type in columns %}cast(null as {{ type }}) as {{ name }}{{ ", " if not loop.last }}{% endfor %}
@@ -336,6 +337,7 @@ from kpi_rows
         'green_at': rule.get('green_at', 1.0) if rule.get('type') == 'ratio' else none,
         'amber_at': rule.get('amber_at', 0.9) if rule.get('type') == 'ratio' else none,
         'amber_band': rule.get('amber_band'), 'weight': meta.get('weight'), 'min_sample': meta.get('min_sample'),
+        'valid_min': (meta.get('valid_range') or {}).get('min'), 'valid_max': (meta.get('valid_range') or {}).get('max'),
         'definition_version': meta.get('version'), 'changelog': tojson(meta.get('changelog') or []),
         'measures': kpi.type_params.input_measures | map(attribute='name') | unique | sort | join(', '),
         'definition_file': kpi.original_file_path | replace('../', '', 1),

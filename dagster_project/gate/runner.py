@@ -1,0 +1,270 @@
+"""The quality gate: run the Great Expectations suites of expectations/ inside DuckDB.
+
+`checks.yml` maps each suite to the rows it validates (a SQL query over the warehouse) and to the
+Dagster asset it is a check on. Validations run through GX's SQL execution on a read-only DuckDB
+connection with a memory limit: nothing is loaded into pandas. The decision is keyed on each
+expectation's severity, never on the suite's overall `success`, and fails closed: an expectation
+that errors counts as a critical failure of every period.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dagster_project.settings import EXPECTATIONS_DIR
+
+Period = tuple[str, date]  # (period_grain, period_start)
+GLOBAL = "all periods"
+FAILING_ROWS_SAMPLE = 20
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    suite: str
+    asset: tuple[str, ...]
+    query: str
+    period_columns: tuple[str, ...]
+    row_columns: tuple[str, ...]
+    description: str
+
+
+@dataclass
+class ExpectationOutcome:
+    check: str
+    suite: str
+    expectation: str  # type and column(s), e.g. "expect_column_values_to_be_between(quarantine_share)"
+    severity: str  # critical | warning
+    success: bool
+    errored: bool
+    observed_value: str | None
+    unexpected_count: int | None
+    failing_periods: set[Period] | None  # None: the failure names no period (blocks all)
+    failing_rows_sample: list[dict[str, Any]] = field(default_factory=list)
+    details: str | None = None
+
+    @property
+    def blocks(self) -> bool:
+        return not self.success and (self.severity == "critical" or self.errored)
+
+
+@dataclass
+class CheckOutcome:
+    spec: CheckSpec
+    expectations: list[ExpectationOutcome]
+
+    @property
+    def passed(self) -> bool:
+        return all(e.success for e in self.expectations)
+
+    @property
+    def blocks_everything(self) -> bool:
+        return any(e.blocks and e.failing_periods is None for e in self.expectations)
+
+    @property
+    def blocked_periods(self) -> set[Period]:
+        return {p for e in self.expectations if e.blocks and e.failing_periods for p in e.failing_periods}
+
+
+@dataclass(frozen=True)
+class Gate:
+    checks: tuple[CheckSpec, ...]
+    parameters: dict[str, Any]
+    suites: dict[str, dict[str, Any]]
+
+
+@cache
+def load_gate(directory: Path = EXPECTATIONS_DIR) -> Gate:
+    """checks.yml and the suites it names; parameters may be overridden by KPI_GATE_<NAME>."""
+    config = yaml.safe_load((directory / "checks.yml").read_text(encoding="utf-8"))
+    parameters = dict(config.get("parameters") or {})
+    for name in parameters:
+        override = os.environ.get(f"KPI_GATE_{name.upper()}", "").strip()
+        if override:
+            parameters[name] = float(override)
+    checks = tuple(
+        CheckSpec(
+            name=entry["name"],
+            suite=entry["suite"],
+            asset=tuple(entry["asset"].split("/")),
+            query=entry["query"],
+            period_columns=tuple(entry.get("period_columns") or ()),
+            row_columns=tuple(entry.get("row_columns") or ()),
+            description=entry.get("description", ""),
+        )
+        for entry in config["checks"]
+    )
+    suites = {}
+    for check in checks:
+        path = directory / "suites" / f"{check.suite}.json"
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{directory / 'checks.yml'}: check {check.name!r} names suite {path}, which does not exist"
+            )
+        suites[check.suite] = json.loads(path.read_text(encoding="utf-8"))
+    return Gate(checks=checks, parameters=parameters, suites=suites)
+
+
+def run_check(spec: CheckSpec, warehouse: Path, gate: Gate, memory_limit: str = "1GB") -> CheckOutcome:
+    """Validate the check's rows with its suite, inside DuckDB (read-only)."""
+    import great_expectations as gx
+
+    from dagster_project.gate.gx_duckdb import enable_duckdb_persisted_connection, release_database
+
+    enable_duckdb_persisted_connection()
+    suite_json = gate.suites[spec.suite]
+    context = gx.get_context(mode="ephemeral")
+    datasource = context.data_sources.add_sql(
+        name="warehouse",
+        connection_string=f"duckdb:///{warehouse}",
+        kwargs={"connect_args": {"read_only": True, "config": {"memory_limit": memory_limit}}},
+    )
+    try:
+        asset = datasource.add_query_asset(name=spec.name, query=spec.query)
+        batch = asset.add_batch_definition_whole_table("all rows").get_batch()
+        suite = gx.ExpectationSuite(name=suite_json["name"], expectations=suite_json["expectations"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = batch.validate(
+                suite,
+                expectation_parameters=gate.parameters,
+                result_format={
+                    "result_format": "COMPLETE",
+                    "unexpected_index_column_names": [*spec.period_columns, *spec.row_columns],
+                },
+            )
+        outcomes = [_outcome(spec, r) for r in result.results]
+    except Exception as error:  # the gate fails closed: a check that cannot run blocks everything
+        outcomes = [
+            ExpectationOutcome(
+                check=spec.name, suite=spec.suite, expectation="(suite could not run)", severity="critical",
+                success=False, errored=True, observed_value=None, unexpected_count=None,
+                failing_periods=None, details=f"{type(error).__name__}: {error}",
+            )
+        ]  # fmt: skip
+    finally:
+        release_database(datasource)  # the next step opens the file for writing
+    return CheckOutcome(spec=spec, expectations=outcomes)
+
+
+def _outcome(spec: CheckSpec, result: Any) -> ExpectationOutcome:
+    config = result.expectation_config
+    kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
+    columns = (
+        kwargs.get("column") or kwargs.get("column_list") or [kwargs.get("column_A"), kwargs.get("column_B")]
+    )
+    columns = ", ".join(columns) if isinstance(columns, list) else columns
+    details = result.result or {}
+    errors = _errors(result.exception_info)
+    failing_periods: set[Period] | None = set()
+    sample: list[dict[str, Any]] = []
+    if not result.success:
+        index_rows = details.get("unexpected_index_list")
+        if errors or not spec.period_columns or not index_rows:
+            failing_periods = None
+        else:
+            for row in index_rows:
+                grain, start = (row.get(c) for c in spec.period_columns)
+                if grain is None or start is None:
+                    failing_periods = None
+                    break
+                failing_periods.add((str(grain), _as_date(start)))
+        sample = [
+            {k: _jsonable(v) for k, v in row.items()} for row in (index_rows or [])[:FAILING_ROWS_SAMPLE]
+        ]
+    severity = getattr(config.severity, "value", config.severity) or "critical"
+    return ExpectationOutcome(
+        check=spec.name,
+        suite=spec.suite,
+        expectation=f"{config.type}({columns})",
+        severity=str(severity).lower(),
+        success=bool(result.success) and not errors,
+        errored=bool(errors),
+        observed_value=_jsonable_text(details.get("observed_value")),
+        unexpected_count=details.get("unexpected_count"),
+        failing_periods=failing_periods if not result.success or errors else set(),
+        failing_rows_sample=sample,
+        details="; ".join(errors) or None,
+    )
+
+
+def _errors(exception_info: Any) -> list[str]:
+    """Messages of raised exceptions; GX nests them per metric in 1.x."""
+    if not exception_info:
+        return []
+    if "raised_exception" in exception_info:
+        infos = [exception_info]
+    else:
+        infos = [v for v in exception_info.values() if isinstance(v, dict)]
+    return [str(i.get("exception_message")) for i in infos if i.get("raised_exception")]
+
+
+def blocked_periods(outcomes: list[CheckOutcome], periods: list[Period]) -> dict[Period, list[str]]:
+    """Every period a critical failure blocks, with the reasons. A month blocks its quarter and year,
+    a quarter its year; a failure that names no period blocks all of them."""
+    blocked: dict[Period, list[str]] = {}
+
+    def block(period: Period, reason: str) -> None:
+        blocked.setdefault(period, [])
+        if reason not in blocked[period]:
+            blocked[period].append(reason)
+
+    for outcome in outcomes:
+        for expectation in outcome.expectations:
+            if not expectation.blocks:
+                continue
+            reason = f"{outcome.spec.name}: {expectation.expectation}"
+            if expectation.failing_periods is None:
+                for period in periods:
+                    block(period, reason)
+                continue
+            for grain, start in expectation.failing_periods:
+                for period in periods:
+                    if period_contains(period, (grain, start)):
+                        block(period, reason)
+    return blocked
+
+
+def period_contains(outer: Period, inner: Period) -> bool:
+    """Does period `outer` contain (or equal) period `inner`?"""
+    order = {"month": 0, "quarter": 1, "year": 2}
+    (outer_grain, outer_start), (inner_grain, inner_start) = outer, inner
+    if order.get(outer_grain, -1) < order.get(inner_grain, -1):
+        return False
+    if outer_grain == "year":
+        return outer_start.year == inner_start.year
+    if outer_grain == "quarter":
+        return (
+            outer_start.year == inner_start.year
+            and (outer_start.month - 1) // 3 == (inner_start.month - 1) // 3
+        )
+    return outer_start == inner_start
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _jsonable_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(_jsonable(value))

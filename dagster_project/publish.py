@@ -1,0 +1,850 @@
+"""Publish the staged scorecards to BI: write, audit, publish (docs/bi_tables.md).
+
+`publish_scorecards()` copies the staged `scorecard.*` tables of the warehouse into
+`<data_dir>/published.duckdb` (and a Parquet copy of every table), period by period:
+
+- a period the gate blocks is not published: its last good version stays current and the attempt
+  is recorded with the critical checks that failed;
+- a period whose content (a SHA-256 over its rows, computed in SQL) equals the current version's is
+  `unchanged`: no new version, only the attempt is recorded;
+- otherwise the period gets version n + 1 (`initial` for n = 0, else `restatement`). A version is
+  never updated or deleted: the history tables keep every row of every version.
+
+The published file is never opened for writing. The next state is built in `published.duckdb.next`
+(a copy of the current file, so history carries over), checkpointed, closed and moved over the old
+file with `os.replace`. A reader holding the old file open keeps its consistent snapshot and never
+blocks the publisher; a new connection sees the new publication. The file is written in DuckDB's
+storage format `STORAGE_VERSION` so BI tools that embed an older DuckDB (0.10.3 and later) can open it.
+
+Python orchestrates: DuckDB reads the warehouse (attached read-only) and does every copy in SQL.
+The caller serialises publications (one writer); a lock file makes a concurrent second publisher
+fail fast instead of corrupting the next file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+
+PUBLISHED_FILE_NAME = "published.duckdb"
+NEXT_SUFFIX = ".next"
+LOCK_SUFFIX = ".lock"
+PARQUET_DIR = Path("published") / "parquet"
+
+# DuckDB 2.x writes files that DuckDB 1.x cannot read by default. 'v1.0.0' is the oldest format
+# DuckDB 2.0.1 writes (older names such as 'v0.10.0' map to it too: storage 64, "v1.0.0+").
+# Readers from DuckDB 0.10.3 on open it (verified: 0.10.3, 1.0.0, 1.1.3; 0.10.0-0.10.2 and 0.9.2 fail).
+STORAGE_VERSION = "v1.0.0"
+
+Outcome = Literal["published", "unchanged", "blocked"]
+PeriodKey = tuple[str, date]
+
+# The BI contract: table columns and their types. Names and types are stable; docs/bi_tables.md
+# documents every column (tests/test_publish.py keeps the two in step).
+SCORECARD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("period_grain", "varchar"),
+    ("period_start", "date"),
+    ("period_end", "date"),
+    ("period_label", "varchar"),
+    ("org_unit_id", "varchar"),
+    ("org_unit_name", "varchar"),
+    ("org_unit_name_zh", "varchar"),
+    ("unit_type", "varchar"),
+    ("parent_org_unit_id", "varchar"),
+    ("kpi_id", "varchar"),
+    ("kpi_label", "varchar"),
+    ("kpi_label_zh", "varchar"),
+    ("perspective", "varchar"),
+    ("unit", "varchar"),
+    ("polarity", "varchar"),
+    ("decimals", "integer"),
+    ("actual", "double"),
+    ("numerator", "double"),
+    ("denominator", "double"),
+    ("sample_size", "bigint"),
+    ("value_status", "varchar"),
+    ("target", "double"),
+    ("target_effective_from", "date"),
+    ("target_set_by", "varchar"),
+    ("attainment", "double"),
+    ("status", "varchar"),
+    ("points", "integer"),
+    ("prior_period_actual", "double"),
+    ("change_vs_prior_period", "double"),
+    ("prior_year_actual", "double"),
+    ("change_vs_prior_year", "double"),
+    ("weight", "double"),
+)
+SCORECARD_KEY = ("period_grain", "period_start", "org_unit_id", "kpi_id")
+
+SCORES_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("period_grain", "varchar"),
+    ("period_start", "date"),
+    ("org_unit_id", "varchar"),
+    ("perspective", "varchar"),
+    ("score", "double"),
+    ("kpis_scored", "integer"),
+)
+SCORES_KEY = ("period_grain", "period_start", "org_unit_id", "perspective")
+
+VERSION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("publication_version", "integer"),
+    ("published_at", "timestamp"),
+)
+
+PUBLICATIONS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("period_grain", "varchar"),
+    ("period_start", "date"),
+    ("period_label", "varchar"),
+    ("version", "integer"),
+    ("published_at", "timestamp"),
+    ("run_id", "varchar"),
+    ("reason", "varchar"),
+    ("row_count", "bigint"),
+    ("content_hash", "varchar"),
+    ("checks_passed", "integer"),
+    ("checks_warned", "integer"),
+)
+
+ATTEMPTS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("attempt_id", "bigint"),
+    ("period_grain", "varchar"),
+    ("period_start", "date"),
+    ("period_label", "varchar"),
+    ("run_id", "varchar"),
+    ("attempted_at", "timestamp"),
+    ("outcome", "varchar"),
+    ("version", "integer"),
+    ("content_hash", "varchar"),
+    ("reason", "varchar"),
+    ("failing_checks", "varchar"),
+)
+
+CHECK_RESULTS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("run_id", "varchar"),
+    ("checked_at", "timestamp"),
+    ("suite", "varchar"),
+    ("expectation", "varchar"),
+    ("table_name", "varchar"),
+    ("period_grain", "varchar"),
+    ("period_start", "date"),
+    ("severity", "varchar"),
+    ("success", "boolean"),
+    ("observed_value", "varchar"),
+    ("failing_rows_sample", "varchar"),
+    ("details", "varchar"),
+)
+
+# Every published table and its columns; `kpi_dictionary` is copied as is from the warehouse.
+CONTRACT_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "scorecard": SCORECARD_COLUMNS + VERSION_COLUMNS,
+    "scorecard_scores": SCORES_COLUMNS + VERSION_COLUMNS,
+    "scorecard_history": SCORECARD_COLUMNS + VERSION_COLUMNS,
+    "scorecard_scores_history": SCORES_COLUMNS + VERSION_COLUMNS,
+    "publications": PUBLICATIONS_COLUMNS,
+    "publication_attempts": ATTEMPTS_COLUMNS,
+    "check_results": CHECK_RESULTS_COLUMNS,
+}
+PUBLISHED_TABLES: tuple[str, ...] = (*CONTRACT_TABLES, "kpi_dictionary")
+
+# Where the publisher reads the staged tables in the warehouse.
+STAGED_SCORECARD = ("scorecard", "scorecard")
+STAGED_SCORES = ("scorecard", "scorecard_scores")
+STAGED_DICTIONARY = ("kpi", "kpi_dictionary")
+
+SEVERITIES = ("critical", "warning")
+GRAINS = ("month", "quarter", "year")
+
+
+class PublishError(Exception):
+    """The publication could not be made; the current published file is left as it was."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One evaluation of one expectation, as the quality gate reports it.
+
+    `period_grain`/`period_start` name the period the check is about; a check with no period_start
+    is global: for every period of its grain, or for every period when period_grain is None too.
+    """
+
+    suite: str
+    expectation: str
+    table: str
+    severity: str  # critical | warning
+    success: bool
+    period_grain: str | None = None
+    period_start: date | None = None
+    observed_value: str | None = None
+    failing_rows_sample: str | None = None  # JSON text
+    details: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(
+                f"check {self.suite}.{self.expectation} on {self.table}: severity {self.severity!r} "
+                f"is not one of {', '.join(SEVERITIES)}"
+            )
+        if self.period_grain is not None and self.period_grain not in GRAINS:
+            raise ValueError(
+                f"check {self.suite}.{self.expectation} on {self.table}: period_grain "
+                f"{self.period_grain!r} is not one of {', '.join(GRAINS)}"
+            )
+        if self.period_start is not None and self.period_grain is None:
+            raise ValueError(
+                f"check {self.suite}.{self.expectation} on {self.table}: period_start "
+                f"{self.period_start} needs a period_grain"
+            )
+        if isinstance(self.period_start, datetime):  # a timestamp from a query: the day is the key
+            object.__setattr__(self, "period_start", self.period_start.date())
+
+    def applies_to(self, period: PeriodKey) -> bool:
+        grain, start = period
+        if self.period_start is not None:
+            return (self.period_grain, self.period_start) == (grain, start)
+        return self.period_grain is None or self.period_grain == grain
+
+    @property
+    def is_critical_failure(self) -> bool:
+        return self.severity == "critical" and not self.success
+
+    @property
+    def is_warning(self) -> bool:
+        return self.severity == "warning" and not self.success
+
+    def describe(self) -> str:
+        return f"{self.suite}.{self.expectation} on {self.table}"
+
+    def as_json_object(self) -> dict[str, object]:
+        return {
+            "suite": self.suite,
+            "expectation": self.expectation,
+            "table_name": self.table,
+            "period_grain": self.period_grain,
+            "period_start": self.period_start.isoformat() if self.period_start else None,
+            "severity": self.severity,
+            "observed_value": self.observed_value,
+            "failing_rows_sample": self.failing_rows_sample,
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The quality gate's decision, passed in by the caller.
+
+    A period is blocked when the caller lists it in `blocked_periods` or when a critical check that
+    applies to it failed (fail-safe: a failed critical check always blocks, whatever the list says).
+    """
+
+    checks: tuple[CheckResult, ...] = ()
+    blocked_periods: frozenset[PeriodKey] = frozenset()
+    checked_at: datetime | None = None
+
+    @classmethod
+    def from_checks(
+        cls,
+        checks: Iterable[CheckResult],
+        blocked_periods: Iterable[PeriodKey] = (),
+        checked_at: datetime | None = None,
+    ) -> GateResult:
+        periods = frozenset(
+            (grain, start.date() if isinstance(start, datetime) else start)
+            for grain, start in blocked_periods
+        )
+        return cls(tuple(checks), periods, checked_at)
+
+    def checks_for(self, period: PeriodKey) -> list[CheckResult]:
+        return [check for check in self.checks if check.applies_to(period)]
+
+    def critical_failures(self, period: PeriodKey) -> list[CheckResult]:
+        return [check for check in self.checks_for(period) if check.is_critical_failure]
+
+    def is_blocked(self, period: PeriodKey) -> bool:
+        return period in self.blocked_periods or bool(self.critical_failures(period))
+
+
+@dataclass(frozen=True)
+class PeriodOutcome:
+    """What happened to one staged period in this publication."""
+
+    period_grain: str
+    period_start: date
+    period_label: str
+    outcome: Outcome
+    version: int | None  # the new version when published, else the current one (None: never published)
+    reason: str  # readable explanation, as in publication_attempts.reason
+    publication_reason: str | None = None  # initial | restatement, when published
+    row_count: int = 0
+    content_hash: str | None = None
+    failing_checks: tuple[CheckResult, ...] = ()
+
+    @property
+    def key(self) -> PeriodKey:
+        return (self.period_grain, self.period_start)
+
+
+@dataclass(frozen=True)
+class PublicationReport:
+    run_id: str
+    published_at: datetime  # UTC, naive (as stored)
+    published_path: Path
+    parquet_dir: Path
+    storage_version: str
+    periods: tuple[PeriodOutcome, ...] = field(default_factory=tuple)
+
+    def _with(self, outcome: Outcome) -> list[PeriodOutcome]:
+        return [p for p in self.periods if p.outcome == outcome]
+
+    @property
+    def published(self) -> list[PeriodOutcome]:
+        return self._with("published")
+
+    @property
+    def unchanged(self) -> list[PeriodOutcome]:
+        return self._with("unchanged")
+
+    @property
+    def blocked(self) -> list[PeriodOutcome]:
+        return self._with("blocked")
+
+    def outcome(self, period_grain: str, period_start: date) -> PeriodOutcome:
+        for period in self.periods:
+            if period.key == (period_grain, period_start):
+                return period
+        raise KeyError(f"period {period_grain} {period_start} was not in the staged scorecard")
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.published)} period(s) published, {len(self.unchanged)} unchanged, "
+            f"{len(self.blocked)} blocked → {self.published_path}"
+        )
+
+
+def published_path(data_dir: Path) -> Path:
+    return Path(data_dir) / PUBLISHED_FILE_NAME
+
+
+def parquet_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / PARQUET_DIR
+
+
+def publish_scorecards(
+    warehouse_path: Path,
+    data_dir: Path,
+    gate: GateResult,
+    run_id: str,
+    published_at: datetime | None = None,
+    reason_context: str | None = None,
+    duckdb_config: Mapping[str, object] | None = None,
+) -> PublicationReport:
+    """Publish every complete staged period the gate lets through; see the module docstring.
+
+    `reason_context` is free text (e.g. "monthly close", "late returns file") appended to the reason
+    of every attempt of this run. `duckdb_config` is passed to the DuckDB connection (memory limit,
+    spill folder). Raises PublishError, leaving the published file untouched, when it cannot publish.
+    """
+    warehouse_path = Path(warehouse_path)
+    data_dir = Path(data_dir)
+    if not warehouse_path.is_file():
+        raise PublishError(f"warehouse {warehouse_path} not found: run the pipeline before publishing")
+    stamp = _utc_naive(published_at or datetime.now(UTC))
+    checked_at = _utc_naive(gate.checked_at) if gate.checked_at else stamp
+    target = published_path(data_dir)
+    next_path = target.with_name(target.name + NEXT_SUFFIX)
+    out_dir = parquet_dir(data_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    with _publisher_lock(target.with_name(target.name + LOCK_SUFFIX)):
+        _check_no_outside_writer(target)
+        _remove(next_path, _wal(next_path), *out_dir.glob(".*.parquet.tmp"))
+        parquet_tmp = {table: out_dir / f".{table}.parquet.tmp" for table in PUBLISHED_TABLES}
+        try:
+            if target.exists():
+                _copy_file(target, next_path)
+            con = duckdb.connect(config=dict(duckdb_config or {}))
+            try:
+                _attach(con, warehouse_path, next_path)
+                _ensure_schema(con)
+                _stage(con)
+                periods = _decide(con, gate, reason_context)
+                _write(con, gate, periods, run_id, stamp, checked_at)
+                _write_parquet(con, parquet_tmp)
+                con.execute("checkpoint pub")
+                con.execute("detach pub")
+                con.execute("detach wh")
+            finally:
+                con.close()
+            if _wal(next_path).exists():
+                raise PublishError(f"{_wal(next_path)} remained after the checkpoint; not publishing")
+            os.replace(next_path, target)
+            for table, tmp in parquet_tmp.items():
+                os.replace(tmp, out_dir / f"{table}.parquet")
+            _fsync_dir(target.parent)
+            _fsync_dir(out_dir)
+        except BaseException:
+            _remove(next_path, _wal(next_path), *parquet_tmp.values())
+            raise
+
+    return PublicationReport(
+        run_id=run_id,
+        published_at=stamp,
+        published_path=target,
+        parquet_dir=out_dir,
+        storage_version=STORAGE_VERSION,
+        periods=tuple(periods),
+    )
+
+
+# --- steps ---------------------------------------------------------------------------------------
+
+
+def _attach(con: duckdb.DuckDBPyConnection, warehouse_path: Path, next_path: Path) -> None:
+    try:
+        con.execute(f"attach {_literal(warehouse_path)} as wh (read_only)")
+    except duckdb.Error as error:
+        raise PublishError(
+            f"cannot open the warehouse {warehouse_path} read-only: {error}. "
+            "Another process may be writing it; publish after the dbt build has finished."
+        ) from error
+    con.execute(f"attach {_literal(next_path)} as pub (storage_version '{STORAGE_VERSION}')")
+    tags = con.execute("select tags from duckdb_databases() where database_name = 'pub'").fetchone()
+    version = (tags[0] or {}).get("storage_version") if tags else None
+    if version is not None and not version.startswith(STORAGE_VERSION):
+        raise PublishError(
+            f"{next_path} would be written in storage version {version}, not {STORAGE_VERSION}: "
+            "the current published file uses a newer format. Move it away to rebuild the publication."
+        )
+    for schema, table in (STAGED_SCORECARD, STAGED_SCORES, STAGED_DICTIONARY):
+        _require_table(con, schema, table, warehouse_path)
+    _require_columns(con, STAGED_SCORECARD, SCORECARD_COLUMNS, warehouse_path)
+    _require_columns(con, STAGED_SCORES, SCORES_COLUMNS, warehouse_path)
+
+
+def _require_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, warehouse_path: Path) -> None:
+    found = con.execute(
+        "select count(*) from duckdb_tables() where database_name = 'wh' and schema_name = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    if not found or not found[0]:
+        raise PublishError(
+            f"table {schema}.{table} not found in the warehouse {warehouse_path}: "
+            "build the scorecard dbt models before publishing"
+        )
+
+
+def _require_columns(
+    con: duckdb.DuckDBPyConnection,
+    schema_table: tuple[str, str],
+    columns: Sequence[tuple[str, str]],
+    warehouse_path: Path,
+) -> None:
+    schema, table = schema_table
+    present = {
+        row[0]
+        for row in con.execute(
+            "select column_name from duckdb_columns() "
+            "where database_name = 'wh' and schema_name = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()
+    }
+    missing = [name for name, _ in columns if name not in present]
+    if missing:
+        raise PublishError(
+            f"{schema}.{table} in {warehouse_path} lacks column(s) {', '.join(missing)} "
+            "that the published tables need (docs/bi_tables.md)"
+        )
+
+
+def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the contract tables in a new file; check their columns in an existing one."""
+    for table, columns in CONTRACT_TABLES.items():
+        existing = con.execute(
+            "select column_name, lower(data_type) from duckdb_columns() "
+            "where database_name = 'pub' and schema_name = 'main' and table_name = ? order by column_index",
+            [table],
+        ).fetchall()
+        if not existing:
+            column_sql = ", ".join(f"{name} {sql_type}" for name, sql_type in columns)
+            con.execute(f"create table pub.main.{table} ({column_sql})")
+            continue
+        if [(name, sql_type) for name, sql_type in existing] != list(columns):
+            raise PublishError(
+                f"published table {table} has columns {existing}, but this publisher writes {list(columns)}: "
+                "migrate the published file (docs/bi_tables.md, 'Changing the contract') before publishing"
+            )
+
+
+def _stage(con: duckdb.DuckDBPyConnection) -> None:
+    """Snapshot the staged tables in the contract's types, and one content hash per period."""
+    con.execute(
+        f"create temp table staged_scorecard as select {_casts(SCORECARD_COLUMNS)} "
+        f"from wh.{'.'.join(STAGED_SCORECARD)}"
+    )
+    con.execute(
+        f"create temp table staged_scores as select {_casts(SCORES_COLUMNS)} from wh.{'.'.join(STAGED_SCORES)}"
+    )
+    # The content hash: each row serialised as JSON of its contract columns (doubles to 12
+    # significant digits), rows joined in key order, scorecard rows first and then the scores.
+    con.execute(
+        f"""
+        create temp table staged_periods as
+        with scorecard_rows as (
+            select period_grain, period_start, period_label, org_unit_id, kpi_id,
+                   to_json(struct_pack({_struct_fields(SCORECARD_COLUMNS)})) as row_json
+            from staged_scorecard
+        ), score_rows as (
+            select period_grain, period_start, org_unit_id, perspective,
+                   to_json(struct_pack({_struct_fields(SCORES_COLUMNS)})) as row_json
+            from staged_scores
+        ), scorecard_content as (
+            select period_grain, period_start,
+                   min(period_label) as period_label,
+                   count(*) as row_count,
+                   string_agg(row_json, chr(10) order by org_unit_id, kpi_id, row_json) as content
+            from scorecard_rows
+            group by period_grain, period_start
+        ), score_content as (
+            select period_grain, period_start,
+                   string_agg(row_json, chr(10) order by org_unit_id, perspective, row_json) as content
+            from score_rows
+            group by period_grain, period_start
+        )
+        select
+            s.period_grain,
+            s.period_start,
+            s.period_label,
+            s.row_count,
+            sha256(s.content || chr(10) || '--scores--' || chr(10) || coalesce(c.content, '')) as content_hash
+        from scorecard_content as s
+        left join score_content as c
+            on c.period_grain = s.period_grain and c.period_start = s.period_start
+        """
+    )
+
+
+def _decide(
+    con: duckdb.DuckDBPyConnection, gate: GateResult, reason_context: str | None
+) -> list[PeriodOutcome]:
+    """One outcome per staged period (a handful of rows of metadata: decided here, copied in SQL)."""
+    staged = con.execute(
+        "select period_grain, period_start, period_label, row_count, content_hash "
+        "from staged_periods order by period_grain, period_start"
+    ).fetchall()
+    current = {
+        (grain, start): (version, content_hash)
+        for grain, start, version, content_hash in con.execute(
+            "select period_grain, period_start, version, content_hash from pub.publications "
+            "qualify row_number() over (partition by period_grain, period_start order by version desc) = 1"
+        ).fetchall()
+    }
+    suffix = f"; context: {reason_context}" if reason_context else ""
+    outcomes: list[PeriodOutcome] = []
+    for grain, start, label, row_count, content_hash in staged:
+        key: PeriodKey = (grain, start)
+        current_version, current_hash = current.get(key, (None, None))
+        common = {
+            "period_grain": grain,
+            "period_start": start,
+            "period_label": label,
+            "row_count": row_count,
+            "content_hash": content_hash,
+        }
+        if gate.is_blocked(key):
+            failures = tuple(gate.critical_failures(key))
+            because = (
+                f"{len(failures)} critical check(s) failed: {'; '.join(c.describe() for c in failures)}"
+                if failures
+                else "the gate blocked the period"
+            )
+            kept = f"version {current_version} stays published" if current_version else "never published"
+            outcomes.append(
+                PeriodOutcome(
+                    **common,
+                    outcome="blocked",
+                    version=current_version,
+                    reason=f"blocked: {because}; {kept}{suffix}",
+                    failing_checks=failures,
+                )
+            )
+        elif content_hash == current_hash:
+            outcomes.append(
+                PeriodOutcome(
+                    **common,
+                    outcome="unchanged",
+                    version=current_version,
+                    reason=f"unchanged: content identical to version {current_version}{suffix}",
+                )
+            )
+        elif current_version is None:
+            outcomes.append(
+                PeriodOutcome(
+                    **common,
+                    outcome="published",
+                    version=1,
+                    publication_reason="initial",
+                    reason=f"initial: first publication of the period, {row_count} row(s){suffix}",
+                )
+            )
+        else:
+            outcomes.append(
+                PeriodOutcome(
+                    **common,
+                    outcome="published",
+                    version=current_version + 1,
+                    publication_reason="restatement",
+                    reason=(
+                        f"restatement: content changed since version {current_version} "
+                        f"(hash {str(current_hash)[:12]} → {content_hash[:12]}){suffix}"
+                    ),
+                )
+            )
+    return outcomes
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    gate: GateResult,
+    periods: Sequence[PeriodOutcome],
+    run_id: str,
+    stamp: datetime,
+    checked_at: datetime,
+) -> None:
+    con.execute(
+        """
+        create temp table decisions (
+            period_grain varchar, period_start date, period_label varchar, outcome varchar,
+            version integer, publication_reason varchar, reason varchar, failing_checks varchar,
+            row_count bigint, content_hash varchar, checks_passed integer, checks_warned integer
+        )
+        """
+    )
+    rows = []
+    for p in periods:
+        relevant = gate.checks_for(p.key)
+        failing = (
+            json.dumps([c.as_json_object() for c in p.failing_checks]) if p.outcome == "blocked" else None
+        )
+        rows.append(
+            (
+                p.period_grain,
+                p.period_start,
+                p.period_label,
+                p.outcome,
+                p.version,
+                p.publication_reason,
+                p.reason,
+                failing,
+                p.row_count,
+                p.content_hash,
+                sum(1 for c in relevant if c.success),
+                sum(1 for c in relevant if c.is_warning),
+            )
+        )
+    con.execute("begin transaction")
+    if rows:
+        con.executemany("insert into decisions values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    if gate.checks:
+        con.executemany(
+            "insert into pub.main.check_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    run_id,
+                    checked_at,
+                    c.suite,
+                    c.expectation,
+                    c.table,
+                    c.period_grain,
+                    c.period_start,
+                    c.severity,
+                    c.success,
+                    c.observed_value,
+                    c.failing_rows_sample,
+                    c.details,
+                )
+                for c in gate.checks
+            ],
+        )
+
+    for staged, history, current, columns, key in (
+        ("staged_scorecard", "scorecard_history", "scorecard", SCORECARD_COLUMNS, SCORECARD_KEY),
+        ("staged_scores", "scorecard_scores_history", "scorecard_scores", SCORES_COLUMNS, SCORES_KEY),
+    ):
+        names = ", ".join(name for name, _ in columns)
+        selected = ", ".join(f"s.{name}" for name, _ in columns)
+        con.execute(
+            f"""
+            insert into pub.main.{history} ({names}, publication_version, published_at)
+            select {selected}, d.version, ?
+            from {staged} as s
+            join decisions as d on d.period_grain = s.period_grain and d.period_start = s.period_start
+            where d.outcome = 'published'
+            order by {", ".join(f"s.{k}" for k in key)}
+            """,
+            [stamp],
+        )
+        # The current table: replace the rows of the periods that got a new version.
+        con.execute(
+            f"""
+            delete from pub.main.{current} as c
+            where exists (
+                select 1 from decisions as d
+                where d.outcome = 'published' and d.period_grain = c.period_grain and d.period_start = c.period_start
+            )
+            """
+        )
+        con.execute(
+            f"""
+            insert into pub.main.{current}
+            select h.* from pub.main.{history} as h
+            join decisions as d
+                on d.period_grain = h.period_grain and d.period_start = h.period_start
+                and d.version = h.publication_version
+            where d.outcome = 'published'
+            order by {", ".join(f"h.{k}" for k in key)}
+            """
+        )
+    con.execute(
+        """
+        insert into pub.main.publications
+        select period_grain, period_start, period_label, version, ?, ?, publication_reason,
+               row_count, content_hash, checks_passed, checks_warned
+        from decisions where outcome = 'published'
+        order by period_grain, period_start
+        """,
+        [stamp, run_id],
+    )
+    con.execute(
+        """
+        insert into pub.main.publication_attempts
+        select
+            (select coalesce(max(attempt_id), 0) from pub.main.publication_attempts)
+                + row_number() over (order by period_grain, period_start),
+            period_grain, period_start, period_label, ?, ?, outcome, version, content_hash, reason,
+            failing_checks
+        from decisions
+        order by period_grain, period_start
+        """,
+        [run_id, stamp],
+    )
+    # The dictionary describes what is published: refreshed unless every period was blocked.
+    refresh = any(p.outcome != "blocked" for p in periods)
+    has_dictionary = con.execute(
+        "select count(*) from duckdb_tables() where database_name = 'pub' and table_name = 'kpi_dictionary'"
+    ).fetchone()
+    if refresh or not (has_dictionary and has_dictionary[0]):
+        con.execute(
+            f"create or replace table pub.main.kpi_dictionary as "
+            f"select * from wh.{'.'.join(STAGED_DICTIONARY)} order by kpi_id"
+        )
+    con.execute("commit")
+
+
+def _write_parquet(con: duckdb.DuckDBPyConnection, temporary_files: Mapping[str, Path]) -> None:
+    """Each published table to a temporary Parquet file beside its final name (moved after the file)."""
+    for table, tmp in temporary_files.items():
+        con.execute(f"copy pub.main.{table} to {_literal(tmp)} (format parquet)")
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _casts(columns: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(f"cast({name} as {sql_type}) as {name}" for name, sql_type in columns)
+
+
+def _struct_fields(columns: Sequence[tuple[str, str]]) -> str:
+    # Doubles enter the content hash with 12 significant digits: a parallel aggregation may add in a
+    # different order from run to run and change the last bit, which is not a restatement.
+    return ", ".join(
+        f"{name} := printf('%.12g', {name})" if type_.upper() == "DOUBLE" else f"{name} := {name}"
+        for name, type_ in columns
+    )
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _utc_naive(moment: datetime) -> datetime:
+    """Timestamps are stored as UTC without a zone; a naive input is taken to be UTC already."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _copy_file(source: Path, destination: Path) -> None:
+    """Copy the current publication, flushed to disk before DuckDB opens it."""
+    with source.open("rb") as reader, destination.open("wb") as writer:
+        while chunk := reader.read(1 << 20):
+            writer.write(chunk)
+        writer.flush()
+        os.fsync(writer.fileno())
+
+
+def _check_no_outside_writer(target: Path) -> None:
+    if _wal(target).exists():
+        raise PublishError(
+            f"{_wal(target)} exists: a program opened the published file for writing, which BI tools "
+            "must not do (open it read-only). Close that program; the publisher never writes the "
+            "published file in place, so delete the .wal file and publish again."
+        )
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the renames durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _publisher_lock(lock_path: Path) -> Iterator[None]:
+    """One publisher at a time: a second one fails at once instead of overwriting the next file.
+
+    Runs are serialised by the Dagster pool already; this guards against a second process anyway.
+    Where `fcntl` is missing (Windows) the pool is the only guard.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise PublishError(
+                f"another publication is running ({lock_path} is locked): publications are serialised; "
+                "retry when it has finished"
+            ) from error
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
