@@ -19,7 +19,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from dagster_project.settings import Settings
+from dagster_project.settings import PROJECT_ROOT, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -324,12 +324,14 @@ def dev(
 
     settings = _settings(data_dir=data_dir)
     os.environ.update(settings.environment())  # for the UI's runs, and dbt under them
+    # The code server Dagster starts must find dbt (and mf) from this environment.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     prepare_dagster_home(settings)
     prepare_dbt()
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "--host", "127.0.0.1", "--port", str(port)]
     console.print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={settings.dagster_home})")
-    raise typer.Exit(subprocess.call(command, cwd=Path(__file__).resolve().parents[2]))
+    raise typer.Exit(subprocess.call(command, cwd=PROJECT_ROOT))
 
 
 @app.command()

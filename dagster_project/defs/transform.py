@@ -93,10 +93,14 @@ def build_dbt_assets() -> dg.AssetsDefinition:
 
 
 def build_dbt_resource() -> DbtCliResource:
-    # The dbt installed beside this Python, so that it works without the venv on PATH.
-    dbt_executable = Path(sys.executable).with_name("dbt")
     return DbtCliResource(
-        project_dir=kpi_dbt_project(),
-        profiles_dir=str(DBT_PROJECT_DIR),
-        dbt_executable=str(dbt_executable) if dbt_executable.exists() else "dbt",
+        project_dir=kpi_dbt_project(), profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=_dbt_executable()
     )
+
+
+def _dbt_executable() -> str:
+    """The dbt installed beside this Python (works without the venv on PATH), else dbt on PATH."""
+    for folder in (Path(sys.executable).parent, Path(sys.prefix) / "bin"):
+        if (folder / "dbt").exists():
+            return str(folder / "dbt")
+    return "dbt"
