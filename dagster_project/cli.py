@@ -135,9 +135,16 @@ def run(
     )
     console.print(f"Dagster runs: DAGSTER_HOME={summary.dagster_home} (open the UI with `make dev`)")
     _print_publications(summary)
-    if summary.success and not summary.blocked:
+    if summary.success and not summary.blocked and not summary.checks_failed:
         console.print(f"[green]Done in {elapsed:.1f} s.[/green]")
         return
+    if summary.success and summary.checks_failed and not summary.publications:
+        # A blocking check failed for every period: Dagster held the publish step back.
+        console.print(
+            f"[red]Nothing published: checks failed for every period ({', '.join(summary.checks_failed)}); "
+            "the last good publication stays. See `kpi status` and audit.check_results.[/red]"
+        )
+        raise typer.Exit(EXIT_FAILED)
     if summary.success:  # the run worked; the gate held some periods back
         console.print(f"[yellow]Done in {elapsed:.1f} s; {len(summary.blocked)} period(s) blocked.[/yellow]")
         raise typer.Exit(EXIT_FAILED)
