@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.contract import Column, Contract, Entity
+from dagster_project.contract import Column, Contract, Entity, format_number
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet",)
@@ -422,12 +422,12 @@ def _column_reasons(column: Column, entity: Entity) -> list[str]:
         operator, words = (">", "greater than") if column.min_exclusive else (">=", "at least")
         reasons.append(
             f"case when {typed} is not null and not ({typed} {operator} {column.min}) then "
-            f"'{c} must be {words} {_number(column.min)}: ' || {c} end"
+            f"'{c} must be {words} {format_number(column.min)}: ' || {c} end"
         )
     if column.max is not None:
         reasons.append(
             f"case when {typed} is not null and {typed} > {column.max} then "
-            f"'{c} must be at most {_number(column.max)}: ' || {c} end"
+            f"'{c} must be at most {format_number(column.max)}: ' || {c} end"
         )
     if column.accepted_values:
         values = ", ".join(_sql_string(v) for v in column.accepted_values)
@@ -658,10 +658,6 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
             "select count(*) from duckdb_tables() where table_name = ? and temporary", [name]
         ).fetchone()[0]
     )
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def top_quarantine_reasons(

@@ -49,9 +49,9 @@ class Column:
         if self.default is not None:
             words.append(f"default {self.default}")
         if self.min is not None:
-            words.append(f"{'>' if self.min_exclusive else '≥'} {_number(self.min)}")
+            words.append(f"{'>' if self.min_exclusive else '≥'} {format_number(self.min)}")
         if self.max is not None:
-            words.append(f"≤ {_number(self.max)}")
+            words.append(f"≤ {format_number(self.max)}")
         if self.accepted_values:
             words.append("one of " + ", ".join(self.accepted_values))
         if self.references:
@@ -192,7 +192,8 @@ def contract_markdown(contract: Contract | None = None) -> str:
     return "\n".join(out)
 
 
-def _number(value: float) -> str:
+def format_number(value: float) -> str:
+    """A rule's bound as people write it: 0, not 0.0."""
     return str(int(value)) if float(value).is_integer() else str(value)
 
 

@@ -23,7 +23,6 @@ import yaml
 from dagster_project.settings import EXPECTATIONS_DIR
 
 Period = tuple[str, date]  # (period_grain, period_start)
-GLOBAL = "all periods"
 FAILING_ROWS_SAMPLE = 20
 
 
