@@ -53,7 +53,7 @@ sample-data: $(STAMP)
 
 # Re-resolve the pinned dependency tree after editing pyproject.toml.
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 --universal -o requirements.lock
 
 clean:
 	rm -rf $(VENV) data
