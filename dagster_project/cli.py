@@ -19,6 +19,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from dagster_project.lineage_cli import audit_app, lineage
 from dagster_project.settings import PROJECT_ROOT, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -31,6 +32,8 @@ app = typer.Typer(
 )
 contract_app = typer.Typer(help="The source data contract of the landing folder.", no_args_is_help=True)
 app.add_typer(contract_app, name="contract")
+app.command("lineage")(lineage)
+app.add_typer(audit_app, name="audit")
 # Logs and CI capture output without a terminal: Rich would fall back to 80 columns there.
 _WIDTH = None if sys.stdout.isatty() else 110
 console = Console(width=_WIDTH)

@@ -6,6 +6,7 @@ import dagster as dg
 
 from dagster_project.defs.extract import build_extract_assets
 from dagster_project.defs.gate import build_gate_checks
+from dagster_project.defs.lineage import build_lineage_sensors
 from dagster_project.defs.publish import build_publish_asset
 from dagster_project.defs.resources import build_resources
 from dagster_project.defs.transform import build_dbt_assets
@@ -26,6 +27,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=assets,
         asset_checks=build_gate_checks(),
         jobs=[pipeline_job],
+        sensors=build_lineage_sensors(settings),
         resources=build_resources(settings),
         # One process runs the steps one after another: DuckDB allows a single writer per file.
         executor=dg.in_process_executor,

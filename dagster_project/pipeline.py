@@ -22,6 +22,7 @@ from dagster_project.contract import load_contract
 from dagster_project.definitions import PIPELINE_JOB, build_definitions
 from dagster_project.defs.extract import raw_asset_key
 from dagster_project.defs.transform import prepare_dbt
+from dagster_project.lineage.openlineage import emit_run_lineage
 from dagster_project.settings import Settings
 
 # Instance settings written to a new DAGSTER_HOME: no telemetry, and one op at a time in the
@@ -111,7 +112,12 @@ def run_pipeline(
                 **({"ops": {"kpi_dbt_models": {"config": {"as_of": as_of.isoformat()}}}} if as_of else {}),
             },
         )
-    return _summarise(result, settings)
+        summary = _summarise(result, settings)
+        try:
+            emit_run_lineage(instance, result.run_id, settings.data_dir)
+        except Exception as error:  # lineage must not hide the run's own outcome; say what went wrong
+            summary.errors.append(f"OpenLineage events: {type(error).__name__}: {error}")
+    return summary
 
 
 @contextmanager

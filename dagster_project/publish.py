@@ -34,6 +34,15 @@ from typing import Literal
 
 import duckdb
 
+from dagster_project.lineage.hashing import (
+    GENESIS_HASH,
+    digest_sql,
+    period_content_sql,
+    record_hash,
+    row_json_sql,
+)
+from dagster_project.lineage.provenance import RunProvenance
+
 PUBLISHED_FILE_NAME = "published.duckdb"
 NEXT_SUFFIX = ".next"
 LOCK_SUFFIX = ".lock"
@@ -112,6 +121,16 @@ PUBLICATIONS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("content_hash", "varchar"),
     ("checks_passed", "integer"),
     ("checks_warned", "integer"),
+    # The audit trail (docs/audit.md): a global sequence, what produced the version, and the hash
+    # chain: record_hash covers every column before it, previous_record_hash included.
+    ("publication_id", "bigint"),
+    ("dbt_invocation_id", "varchar"),
+    ("git_commit", "varchar"),
+    ("provenance_hash", "varchar"),
+    ("inputs_hash", "varchar"),
+    ("checks_hash", "varchar"),
+    ("previous_record_hash", "varchar"),
+    ("record_hash", "varchar"),
 )
 
 ATTEMPTS_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -143,6 +162,74 @@ CHECK_RESULTS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("details", "varchar"),
 )
 
+# The audit trail's tables (docs/audit.md). All are append-only.
+PUBLICATION_RUNS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("run_id", "varchar"),
+    ("recorded_at", "timestamp"),
+    ("dbt_invocation_id", "varchar"),
+    ("dbt_command", "varchar"),
+    ("dbt_generated_at", "varchar"),
+    ("git_commit", "varchar"),
+    ("git_dirty", "boolean"),
+    ("versions", "varchar"),
+    ("manifest_sha256", "varchar"),
+    ("run_results_sha256", "varchar"),
+    ("files_hash", "varchar"),
+    ("kpi_inputs_hash", "varchar"),
+    ("record_hash", "varchar"),
+)
+PUBLICATION_FILES_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("run_id", "varchar"),
+    ("kind", "varchar"),
+    ("path", "varchar"),
+    ("sha256", "varchar"),
+)
+AUDIT_TEXTS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("sha256", "varchar"),
+    ("text", "varchar"),
+)
+KPI_INPUTS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("run_id", "varchar"),
+    ("kpi_id", "varchar"),
+    ("metric_name", "varchar"),
+    ("semantic_model", "varchar"),
+    ("model", "varchar"),
+    ("source_entities", "varchar"),
+    ("offset_months", "integer"),
+)
+SOURCE_BATCHES_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("batch_id", "bigint"),
+    ("entity", "varchar"),
+    ("file_name", "varchar"),
+    ("file_path", "varchar"),
+    ("file_format", "varchar"),
+    ("file_size_bytes", "bigint"),
+    ("sha256", "varchar"),
+    ("rows_read", "bigint"),
+    ("rows_loaded", "bigint"),
+    ("rows_quarantined", "bigint"),
+    ("loaded_at", "timestamp"),
+    ("dagster_run_id", "varchar"),
+)
+VALUE_INPUTS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("period_grain", "varchar"),
+    ("period_start", "date"),
+    ("publication_version", "integer"),
+    ("org_unit_id", "varchar"),
+    ("semantic_model", "varchar"),
+    ("offset_months", "integer"),
+    ("load_batch_id", "bigint"),
+    ("row_count", "bigint"),
+)
+ROW_HASHES_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("table_name", "varchar"),
+    ("period_grain", "varchar"),
+    ("period_start", "date"),
+    ("publication_version", "integer"),
+    ("row_key", "varchar"),
+    ("row_hash", "varchar"),
+)
+
 # Every published table and its columns; `kpi_dictionary` is copied as is from the warehouse.
 CONTRACT_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "scorecard": SCORECARD_COLUMNS + VERSION_COLUMNS,
@@ -152,6 +239,13 @@ CONTRACT_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "publications": PUBLICATIONS_COLUMNS,
     "publication_attempts": ATTEMPTS_COLUMNS,
     "check_results": CHECK_RESULTS_COLUMNS,
+    "publication_runs": PUBLICATION_RUNS_COLUMNS,
+    "publication_files": PUBLICATION_FILES_COLUMNS,
+    "audit_texts": AUDIT_TEXTS_COLUMNS,
+    "kpi_inputs": KPI_INPUTS_COLUMNS,
+    "source_batches": SOURCE_BATCHES_COLUMNS,
+    "value_inputs": VALUE_INPUTS_COLUMNS,
+    "scorecard_row_hashes": ROW_HASHES_COLUMNS,
 }
 PUBLISHED_TABLES: tuple[str, ...] = (*CONTRACT_TABLES, "kpi_dictionary")
 
@@ -159,8 +253,20 @@ PUBLISHED_TABLES: tuple[str, ...] = (*CONTRACT_TABLES, "kpi_dictionary")
 STAGED_SCORECARD = ("scorecard", "scorecard")
 STAGED_SCORES = ("scorecard", "scorecard_scores")
 STAGED_DICTIONARY = ("kpi", "kpi_dictionary")
+# Where it reads the inputs of every value: batch contributions, the org hierarchy, the batch log.
+LINEAGE_SOURCES = (
+    ("lineage", "batch_contributions"),
+    ("intermediate", "int_org_unit_closure"),
+    ("audit", "load_batches"),
+)
 
 SEVERITIES = ("critical", "warning")
+# SQL: check result `{check}` applies to period `{period}` (CheckResult.applies_to, in SQL).
+CHECK_APPLIES_SQL = (
+    "(({check}.period_start = {period}.period_start and {check}.period_grain = {period}.period_grain) "
+    "or ({check}.period_start is null and ({check}.period_grain is null "
+    "or {check}.period_grain = {period}.period_grain)))"
+)
 GRAINS = ("month", "quarter", "year")
 
 
@@ -345,8 +451,13 @@ def publish_scorecards(
     published_at: datetime | None = None,
     reason_context: str | None = None,
     duckdb_config: Mapping[str, object] | None = None,
+    provenance: RunProvenance | None = None,
 ) -> PublicationReport:
     """Publish every complete staged period the gate lets through; see the module docstring.
+
+    `provenance` (the pipeline always passes it) records what produced the publication and the
+    input batches of every published value (docs/audit.md); the warehouse must then have the
+    lineage tables. Without it only the scorecards, their versions and the hash chain are written.
 
     `reason_context` is free text (e.g. "monthly close", "late returns file") appended to the reason
     of every attempt of this run. `duckdb_config` is passed to the DuckDB connection (memory limit,
@@ -372,11 +483,11 @@ def publish_scorecards(
                 _copy_file(target, next_path)
             con = duckdb.connect(config=dict(duckdb_config or {}))
             try:
-                _attach(con, warehouse_path, next_path)
+                _attach(con, warehouse_path, next_path, with_lineage=provenance is not None)
                 _ensure_schema(con)
                 _stage(con)
                 periods = _decide(con, gate, reason_context)
-                _write(con, gate, periods, run_id, stamp, checked_at)
+                _write(con, gate, periods, run_id, stamp, checked_at, provenance)
                 _write_parquet(con, parquet_tmp)
                 con.execute("checkpoint pub")
                 con.execute("detach pub")
@@ -407,7 +518,9 @@ def publish_scorecards(
 # --- steps ---------------------------------------------------------------------------------------
 
 
-def _attach(con: duckdb.DuckDBPyConnection, warehouse_path: Path, next_path: Path) -> None:
+def _attach(
+    con: duckdb.DuckDBPyConnection, warehouse_path: Path, next_path: Path, with_lineage: bool
+) -> None:
     try:
         con.execute(f"attach {_literal(warehouse_path)} as wh (read_only)")
     except duckdb.Error as error:
@@ -425,6 +538,9 @@ def _attach(con: duckdb.DuckDBPyConnection, warehouse_path: Path, next_path: Pat
         )
     for schema, table in (STAGED_SCORECARD, STAGED_SCORES, STAGED_DICTIONARY):
         _require_table(con, schema, table, warehouse_path)
+    if with_lineage:
+        for schema, table in LINEAGE_SOURCES:
+            _require_table(con, schema, table, warehouse_path)
     _require_columns(con, STAGED_SCORECARD, SCORECARD_COLUMNS, warehouse_path)
     _require_columns(con, STAGED_SCORES, SCORES_COLUMNS, warehouse_path)
 
@@ -476,6 +592,11 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             column_sql = ", ".join(f"{name} {sql_type}" for name, sql_type in columns)
             con.execute(f"create table pub.main.{table} ({column_sql})")
             continue
+        if len(existing) < len(columns) and [tuple(c) for c in existing] == list(columns[: len(existing)]):
+            # An additive change of the contract (new trailing columns): added, NULL in old rows.
+            for name, sql_type in columns[len(existing) :]:
+                con.execute(f"alter table pub.main.{table} add column {name} {sql_type}")
+            continue
         if [(name, sql_type) for name, sql_type in existing] != list(columns):
             raise PublishError(
                 f"published table {table} has columns {existing}, but this publisher writes {list(columns)}: "
@@ -492,42 +613,10 @@ def _stage(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"create temp table staged_scores as select {_casts(SCORES_COLUMNS)} from wh.{'.'.join(STAGED_SCORES)}"
     )
-    # The content hash: each row serialised as JSON of its contract columns (doubles to 12
-    # significant digits), rows joined in key order, scorecard rows first and then the scores.
+    # The content hash of each period (dagster_project/lineage/hashing.py), recomputed by `kpi audit verify`.
     con.execute(
-        f"""
-        create temp table staged_periods as
-        with scorecard_rows as (
-            select period_grain, period_start, period_label, org_unit_id, kpi_id,
-                   to_json(struct_pack({_struct_fields(SCORECARD_COLUMNS)})) as row_json
-            from staged_scorecard
-        ), score_rows as (
-            select period_grain, period_start, org_unit_id, perspective,
-                   to_json(struct_pack({_struct_fields(SCORES_COLUMNS)})) as row_json
-            from staged_scores
-        ), scorecard_content as (
-            select period_grain, period_start,
-                   min(period_label) as period_label,
-                   count(*) as row_count,
-                   string_agg(row_json, chr(10) order by org_unit_id, kpi_id, row_json) as content
-            from scorecard_rows
-            group by period_grain, period_start
-        ), score_content as (
-            select period_grain, period_start,
-                   string_agg(row_json, chr(10) order by org_unit_id, perspective, row_json) as content
-            from score_rows
-            group by period_grain, period_start
-        )
-        select
-            s.period_grain,
-            s.period_start,
-            s.period_label,
-            s.row_count,
-            sha256(s.content || chr(10) || '--scores--' || chr(10) || coalesce(c.content, '')) as content_hash
-        from scorecard_content as s
-        left join score_content as c
-            on c.period_grain = s.period_grain and c.period_start = s.period_start
-        """
+        "create temp table staged_periods as "
+        + period_content_sql("staged_scorecard", "staged_scores", SCORECARD_COLUMNS, SCORES_COLUMNS)
     )
 
 
@@ -617,6 +706,7 @@ def _write(
     run_id: str,
     stamp: datetime,
     checked_at: datetime,
+    provenance: RunProvenance | None,
 ) -> None:
     con.execute(
         """
@@ -712,16 +802,11 @@ def _write(
             order by {", ".join(f"h.{k}" for k in key)}
             """
         )
-    con.execute(
-        """
-        insert into pub.main.publications
-        select period_grain, period_start, period_label, version, ?, ?, publication_reason,
-               row_count, content_hash, checks_passed, checks_warned
-        from decisions where outcome = 'published'
-        order by period_grain, period_start
-        """,
-        [stamp, run_id],
-    )
+    provenance_hash = _write_provenance(con, provenance) if provenance else None
+    if provenance:
+        _write_value_inputs(con, provenance.run_id)
+    _write_row_hashes(con)
+    _write_publications(con, run_id, stamp, provenance, provenance_hash)
     con.execute(
         """
         insert into pub.main.publication_attempts
@@ -748,6 +833,171 @@ def _write(
     con.execute("commit")
 
 
+def _write_provenance(con: duckdb.DuckDBPyConnection, provenance: RunProvenance) -> str:
+    """The run's provenance record, its files (texts stored once by hash) and the KPIs' inputs."""
+    run_id = provenance.run_id
+    texts = {text.sha256: text.text for text in provenance.files}
+    known = {row[0] for row in con.execute("select sha256 from pub.main.audit_texts").fetchall()}
+    new_texts = [(digest, text) for digest, text in sorted(texts.items()) if digest not in known]
+    if new_texts:
+        con.executemany("insert into pub.main.audit_texts values (?, ?)", new_texts)
+    con.executemany(
+        "insert into pub.main.publication_files values (?, ?, ?, ?)",
+        [(run_id, text.kind, text.path, text.sha256) for text in provenance.files],
+    )
+    if provenance.kpi_inputs:
+        con.executemany(
+            "insert into pub.main.kpi_inputs values (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    run_id,
+                    i.kpi_id,
+                    i.metric_name,
+                    i.semantic_model,
+                    i.model,
+                    ",".join(i.source_entities),
+                    i.offset_months,
+                )
+                for i in provenance.kpi_inputs
+            ],
+        )
+    files_hash, inputs_hash = (
+        con.execute(
+            f"select {digest_sql(row_json_sql(columns))} from pub.main.{table} where run_id = ?", [run_id]
+        ).fetchone()[0]
+        for table, columns in (
+            ("publication_files", PUBLICATION_FILES_COLUMNS),
+            ("kpi_inputs", KPI_INPUTS_COLUMNS),
+        )
+    )
+    dbt = provenance.dbt
+    values = [
+        run_id,
+        provenance.recorded_at,
+        dbt.invocation_id if dbt else None,
+        dbt.command if dbt else None,
+        dbt.generated_at if dbt else None,
+        provenance.git_commit,
+        provenance.git_dirty,
+        json.dumps(provenance.versions, sort_keys=True),
+        dbt.manifest_sha256 if dbt else None,
+        dbt.run_results_sha256 if dbt else None,
+        files_hash,
+        inputs_hash,
+    ]
+    digest = record_hash(values)
+    con.execute(
+        f"insert into pub.main.publication_runs values ({', '.join('?' * (len(values) + 1))})",
+        [*values, digest],
+    )
+    return digest
+
+
+def _write_value_inputs(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """For every published period: the batches whose fact rows fed each org unit's values (rolled up
+    the hierarchy), for the period itself and for every offset a KPI reads (e.g. a year earlier)."""
+    con.execute(
+        """
+        insert into pub.main.source_batches
+        select batch_id, entity, file_name, file_path, file_format, file_size_bytes, sha256,
+               rows_read, rows_loaded, rows_quarantined, loaded_at, dagster_run_id
+        from wh.audit.load_batches
+        where status = 'loaded' and batch_id not in (select batch_id from pub.main.source_batches)
+        order by batch_id
+        """
+    )
+    con.execute(
+        """
+        insert into pub.main.value_inputs
+        with offsets as (
+            select 0 as offset_months
+            union
+            select distinct offset_months from pub.main.kpi_inputs where run_id = $run_id
+        ), windows as (
+            select d.period_grain, d.period_start, d.version, o.offset_months,
+                   d.period_start - to_months(o.offset_months) as window_start,
+                   d.period_start - to_months(o.offset_months)
+                       + to_months(case d.period_grain when 'month' then 1 when 'quarter' then 3 else 12 end)
+                       as window_end
+            from decisions as d cross join offsets as o
+            where d.outcome = 'published'
+        )
+        select w.period_grain, w.period_start, w.version, closure.ancestor_org_unit_id, c.semantic_model,
+               w.offset_months, c.load_batch_id, sum(c.row_count)::bigint
+        from windows as w
+        join wh.lineage.batch_contributions as c
+            on c.month_start >= w.window_start and c.month_start < w.window_end
+        join wh.intermediate.int_org_unit_closure as closure on closure.org_unit_id = c.org_unit_id
+        group by all
+        order by all
+        """,
+        {"run_id": run_id},
+    )
+
+
+def _write_row_hashes(con: duckdb.DuckDBPyConnection) -> None:
+    """A hash per published row, so `kpi audit verify` can name the row that was edited."""
+    for table, staged, columns, key in (
+        ("scorecard", "staged_scorecard", SCORECARD_COLUMNS, "s.org_unit_id || '/' || s.kpi_id"),
+        ("scorecard_scores", "staged_scores", SCORES_COLUMNS, "s.org_unit_id || '/' || s.perspective"),
+    ):
+        con.execute(
+            f"""
+            insert into pub.main.scorecard_row_hashes
+            select '{table}', s.period_grain, s.period_start, d.version, {key}, sha256({row_json_sql(columns, "s")})
+            from {staged} as s
+            join decisions as d on d.period_grain = s.period_grain and d.period_start = s.period_start
+            where d.outcome = 'published'
+            order by all
+            """
+        )
+
+
+def _write_publications(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    stamp: datetime,
+    provenance: RunProvenance | None,
+    provenance_hash: str | None,
+) -> None:
+    """One record per new version, each carrying the hash of the one before (the hash chain)."""
+    rows = con.execute(
+        f"""
+        select d.period_grain, d.period_start, d.period_label, d.version, d.publication_reason,
+               d.row_count, d.content_hash, d.checks_passed, d.checks_warned,
+               (select {digest_sql(row_json_sql(VALUE_INPUTS_COLUMNS, "v"))} from pub.main.value_inputs as v
+                where v.period_grain = d.period_grain and v.period_start = d.period_start
+                  and v.publication_version = d.version) as inputs_hash,
+               (select {digest_sql(row_json_sql(CHECK_RESULTS_COLUMNS, "c"))} from pub.main.check_results as c
+                where {CHECK_APPLIES_SQL.format(check="c", period="d")} and c.run_id = ?) as checks_hash
+        from decisions as d
+        where d.outcome = 'published'
+        order by d.period_grain, d.period_start
+        """,
+        [run_id],
+    ).fetchall()
+    last = con.execute(
+        "select publication_id, record_hash from pub.main.publications order by publication_id desc nulls last limit 1"
+    ).fetchone()
+    publication_id = (last[0] or 0) if last else 0
+    previous = (last[1] or GENESIS_HASH) if last else GENESIS_HASH
+    records = []
+    for grain, start, label, version, reason, row_count, content, passed, warned, inputs, checks in rows:
+        publication_id += 1
+        values = [
+            grain, start, label, version, stamp, run_id, reason, row_count, content, passed, warned,
+            publication_id, provenance.dbt.invocation_id if provenance and provenance.dbt else None,
+            provenance.git_commit if provenance else None, provenance_hash, inputs, checks, previous,
+        ]  # fmt: skip
+        previous = record_hash(values)
+        records.append((*values, previous))
+    if records:
+        con.executemany(
+            f"insert into pub.main.publications values ({', '.join('?' * len(PUBLICATIONS_COLUMNS))})",
+            records,
+        )
+
+
 def _write_parquet(con: duckdb.DuckDBPyConnection, temporary_files: Mapping[str, Path]) -> None:
     """Each published table to a temporary Parquet file beside its final name (moved after the file)."""
     for table, tmp in temporary_files.items():
@@ -759,15 +1009,6 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, temporary_files: Mapping[str,
 
 def _casts(columns: Sequence[tuple[str, str]]) -> str:
     return ", ".join(f"cast({name} as {sql_type}) as {name}" for name, sql_type in columns)
-
-
-def _struct_fields(columns: Sequence[tuple[str, str]]) -> str:
-    # Doubles enter the content hash with 12 significant digits: a parallel aggregation may add in a
-    # different order from run to run and change the last bit, which is not a restatement.
-    return ", ".join(
-        f"{name} := printf('%.12g', {name})" if type_.upper() == "DOUBLE" else f"{name} := {name}"
-        for name, type_ in columns
-    )
 
 
 def _literal(path: Path) -> str:

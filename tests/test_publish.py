@@ -24,6 +24,7 @@ import duckdb
 import pytest
 
 from dagster_project import publish as publisher
+from dagster_project.lineage.provenance import KpiInput, RunProvenance, SourceText
 from dagster_project.publish import (
     CONTRACT_TABLES,
     PUBLISHED_TABLES,
@@ -85,6 +86,24 @@ union all
 select period_grain, period_start, org_unit_id, 'overall', avg(points)::double, count(*)::integer
 from scorecard.scorecard
 group by all;
+-- What the lineage needs: the batch log, the org hierarchy and which batch fed which unit and month.
+create schema audit;
+create schema intermediate;
+create schema lineage;
+create table audit.load_batches as
+select * from (values
+    (1, 'sales_lines', 'sales_lines/2025-01.csv', '/landing/sales_lines/2025-01.csv', 'csv', 1200, 'a1', 'loaded', 10, 9, 1, timestamp '2025-02-01 05:00', 'extract-0'),
+    (2, 'sales_lines', 'sales_lines/2025-02.csv', '/landing/sales_lines/2025-02.csv', 'csv', 1100, 'b2', 'loaded', 8, 8, 0, timestamp '2025-03-01 05:00', 'extract-1'),
+    (3, 'sales_lines', 'sales_lines/broken.csv', '/landing/sales_lines/broken.csv', 'csv', 10, 'c3', 'failed', null, null, null, timestamp '2025-03-01 05:00', 'extract-1')
+) as b(batch_id, entity, file_name, file_path, file_format, file_size_bytes, sha256, status, rows_read,
+       rows_loaded, rows_quarantined, loaded_at, dagster_run_id);
+create table intermediate.int_org_unit_closure as
+select * from (values ('HQ', 'HQ'), ('HQ', 'S1'), ('S1', 'S1')) as c(ancestor_org_unit_id, org_unit_id);
+create table lineage.batch_contributions as
+select * from (values
+    ('sales_lines', 1::bigint, 'S1', date '2025-01-01', 9::bigint),
+    ('sales_lines', 2::bigint, 'S1', date '2025-02-01', 8::bigint)
+) as c(semantic_model, load_batch_id, org_unit_id, month_start, row_count);
 create table kpi.kpi_dictionary as
 select * from (values
     ('net_revenue', 'Net revenue', 'sum(net_amount)', 1),
@@ -119,16 +138,34 @@ def publish(warehouse: Path, data_dir: Path) -> Callable[..., PublicationReport]
         gate: GateResult | None = None, run_id: str | None = None, **kwargs: object
     ) -> PublicationReport:
         n = next(calls)
+        run = run_id or f"run-{n}"
         return publish_scorecards(
             warehouse,
             data_dir,
             gate or passing_gate(),
-            run_id=run_id or f"run-{n}",
+            run_id=run,
             published_at=T0.replace(minute=n),
-            **kwargs,  # type: ignore[arg-type]
+            **{"provenance": provenance(run), **kwargs},  # type: ignore[arg-type]
         )
 
     return _publish
+
+
+def provenance(run_id: str) -> RunProvenance:
+    """A run's provenance as the pipeline records it, without dbt: a definition file and the KPIs' inputs."""
+    return RunProvenance(
+        run_id=run_id,
+        recorded_at=T0.replace(tzinfo=None),
+        git_commit="0123abc",
+        git_dirty=False,
+        versions={"dbt-core": "1.11.16"},
+        dbt=None,
+        files=(SourceText(kind="metrics", path="kpi_definitions/metrics/x.yml", text="metrics: []\n"),),
+        kpi_inputs=tuple(
+            KpiInput(kpi, kpi, "sales_lines", "fct_sales_lines", ("sales_lines",), 0)
+            for kpi in ("net_revenue", "nps", "return_rate")
+        ),
+    )
 
 
 def check(

@@ -11,6 +11,7 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.extract import WAREHOUSE_POOL
 from dagster_project.gate.runner import Period, load_gate, period_contains
+from dagster_project.lineage.provenance import collect_provenance
 from dagster_project.publish import CheckResult, GateResult, publish_scorecards
 
 PUBLISHED_KEY = dg.AssetKey(["published", "scorecard"])
@@ -38,9 +39,10 @@ def build_publish_asset() -> dg.AssetsDefinition:
         warehouse_path = Path(warehouse.database)
         with warehouse.get_connection() as con:
             gate = gate_result(con, context.run_id)
+        data_dir = warehouse_path.parent
         report = publish_scorecards(
-            warehouse_path, warehouse_path.parent, gate, run_id=context.run_id,
-            duckdb_config=warehouse.connection_config,
+            warehouse_path, data_dir, gate, run_id=context.run_id, duckdb_config=warehouse.connection_config,
+            provenance=collect_provenance(context.run_id, data_dir),
         )  # fmt: skip
         for period in report.blocked:
             context.log.warning(f"{period.period_label} ({period.period_grain}) blocked: {period.reason}")

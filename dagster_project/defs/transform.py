@@ -14,7 +14,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project.defs.extract import WAREHOUSE_POOL
-from dagster_project.settings import DBT_PROJECT_DIR, KPI_DEFINITIONS_DIR
+from dagster_project.lineage.artifacts import archive_dbt_invocation
+from dagster_project.settings import DBT_PROJECT_DIR, KPI_DEFINITIONS_DIR, Settings
 
 
 @cache
@@ -87,7 +88,10 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         args = ["build"]
         if config.as_of:
             args += ["--vars", json.dumps({"kpi_as_of": config.as_of})]
-        yield from dbt.cli(args, context=context).stream()
+        invocation = dbt.cli(args, context=context)
+        yield from invocation.stream()
+        # The audit trail keeps this invocation's manifest and run results by hash (docs/audit.md).
+        archive_dbt_invocation(invocation.target_path, context.run_id, Settings.from_env().data_dir)
 
     return kpi_dbt_models
 

@@ -5,7 +5,9 @@ with orders as (
         customer_id,
         order_id,
         min(order_date) as order_date,
-        min(org_unit_id) as org_unit_id
+        min(org_unit_id) as org_unit_id,
+        -- the file that delivered the order's (first) current line: lineage of new-customer counts
+        min(load_batch_id) as load_batch_id
     from {{ ref('stg_sales_lines') }}
     where customer_id is not null
     group by customer_id, order_id
@@ -17,6 +19,7 @@ ranked as (
         order_id,
         order_date,
         org_unit_id,
+        load_batch_id,
         row_number() over (partition by customer_id order by order_date, order_id) as order_rank
     from orders
 )
@@ -25,6 +28,7 @@ select
     customer_id,
     order_id as first_order_id,
     order_date as first_order_date,
-    org_unit_id as first_order_org_unit_id
+    org_unit_id as first_order_org_unit_id,
+    load_batch_id as first_order_load_batch_id
 from ranked
 where order_rank = 1

@@ -13,7 +13,8 @@ final as (
         complaint_category,
         coalesce(
             resolved_at <= {{ dbt.dateadd('hour', 48, 'opened_at') }}, false
-        ) as resolved_within_48h
+        ) as resolved_within_48h,
+        load_batch_id
     from complaints
 )
 

@@ -10,7 +10,8 @@ final as (
         sku,
         on_hand_qty,
         on_hand_qty * unit_cost as inventory_value,
-        on_hand_qty = 0 as is_stockout
+        on_hand_qty = 0 as is_stockout,
+        load_batch_id
     from snapshots
 )
 

@@ -17,7 +17,8 @@ final as (
         returns.line_no,
         returns.returned_quantity,
         returns.refund_amount,
-        returns.returned_quantity * lines.unit_cost as returned_cost_amount
+        returns.returned_quantity * lines.unit_cost as returned_cost_amount,
+        returns.load_batch_id
     from returns
     inner join lines on lines.order_id = returns.order_id and lines.line_no = returns.line_no
 )

@@ -16,6 +16,7 @@ final as (
         lines.sku,
         lines.customer_id,
         lines.channel,
+        lines.load_batch_id,
         lines.quantity,
         lines.quantity * lines.unit_price - lines.discount_amount as gross_amount,
         lines.quantity * lines.unit_cost as cost_amount,

@@ -15,7 +15,8 @@ final as (
         coalesce(nps_score >= 9, false) as is_promoter,
         coalesce(nps_score <= 6, false) as is_detractor,
         csat_score is not null as has_csat,
-        coalesce(csat_score >= 4, false) as is_satisfied
+        coalesce(csat_score >= 4, false) as is_satisfied,
+        load_batch_id
     from responses
 )
 

@@ -1,0 +1,1 @@
+"""Lineage and audit trail: what produced each published KPI value (docs/audit.md)."""

@@ -1,0 +1,320 @@
+"""`kpi audit verify`: recompute the hash chain and every recorded hash of the published store.
+
+Each finding names the table and the row. What is checked (docs/audit.md):
+1. the publication records: each row's record_hash, and each previous_record_hash against the record
+   before it (an edited, deleted or inserted record breaks the chain);
+2. the history: each version's content hash recomputed from scorecard_history and
+   scorecard_scores_history, and each row against its recorded row hash;
+3. the current tables BI reads: each row equal to its version in the history;
+4. the inputs and checks of each version, the runs' provenance records, the stored texts, and the
+   archived dbt artifacts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.lineage.artifacts import blob_path, sha256_hex
+from dagster_project.lineage.hashing import (
+    GENESIS_HASH,
+    digest_sql,
+    period_content_sql,
+    record_hash,
+    row_json_sql,
+)
+from dagster_project.publish import (
+    CHECK_APPLIES_SQL,
+    CHECK_RESULTS_COLUMNS,
+    KPI_INPUTS_COLUMNS,
+    PUBLICATION_FILES_COLUMNS,
+    PUBLICATION_RUNS_COLUMNS,
+    PUBLICATIONS_COLUMNS,
+    SCORECARD_COLUMNS,
+    SCORES_COLUMNS,
+    VALUE_INPUTS_COLUMNS,
+)
+
+ROW_TABLES = (
+    # (history table, current table, row_hashes.table_name, columns, row key SQL)
+    ("scorecard_history", "scorecard", "scorecard", SCORECARD_COLUMNS, "org_unit_id || '/' || kpi_id"),
+    (
+        "scorecard_scores_history",
+        "scorecard_scores",
+        "scorecard_scores",
+        SCORES_COLUMNS,
+        "org_unit_id || '/' || perspective",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    table: str
+    row: str  # which row, in words
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.row}: {self.problem}"
+
+
+@dataclass
+class VerifyReport:
+    path: Path
+    publications: int = 0
+    rows: int = 0
+    head_hash: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    unchained: int = 0  # publications written before the audit trail existed (no record_hash)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def verify_published(published: Path) -> VerifyReport:
+    """Verify a published store read-only; `published` is the published.duckdb file."""
+    published = Path(published)
+    if not published.is_file():
+        raise FileNotFoundError(f"{published} not found: nothing has been published yet (run `kpi run`)")
+    report = VerifyReport(path=published)
+    with duckdb.connect(str(published), read_only=True) as con:
+        _verify_chain(con, report)
+        _verify_history(con, report)
+        _verify_current(con, report)
+        _verify_inputs_and_checks(con, report)
+        _verify_provenance(con, report, published.parent)
+    return report
+
+
+def _period(grain: str, start: object, version: object) -> str:
+    return f"({grain} {start}, version {version})"
+
+
+def _verify_chain(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
+    names = [name for name, _ in PUBLICATIONS_COLUMNS]
+    rows = con.execute(
+        f"select {', '.join(names)} from publications order by publication_id nulls first, published_at"
+    ).fetchall()
+    previous = GENESIS_HASH
+    for row in rows:
+        record = dict(zip(names, row, strict=True))
+        if record["record_hash"] is None and record["publication_id"] is None:
+            report.unchained += 1
+            continue
+        where = f"publication_id={record['publication_id']} " + _period(
+            record["period_grain"], record["period_start"], record["version"]
+        )
+        if record["previous_record_hash"] != previous:
+            report.findings.append(
+                Finding(
+                    "publications",
+                    where,
+                    "previous_record_hash does not match the record before it: "
+                    "a publication record was deleted, inserted or reordered",
+                )
+            )
+        if record_hash(row[:-1]) != record["record_hash"]:
+            report.findings.append(
+                Finding(
+                    "publications", where, "the row was edited: its columns no longer match its record_hash"
+                )
+            )
+        previous = record["record_hash"]
+        report.publications += 1
+    report.head_hash = previous if report.publications else None
+
+
+def _verify_history(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
+    recomputed = con.execute(
+        f"""
+        with content as ({
+            period_content_sql(
+                "scorecard_history",
+                "scorecard_scores_history",
+                SCORECARD_COLUMNS,
+                SCORES_COLUMNS,
+                group_by=("period_grain", "period_start", "publication_version"),
+            )
+        })
+        select p.period_grain, p.period_start, p.version, p.content_hash, c.content_hash
+        from publications as p
+        left join content as c
+            on c.period_grain = p.period_grain and c.period_start = p.period_start
+            and c.publication_version = p.version
+        where p.content_hash is distinct from c.content_hash
+        order by p.period_grain, p.period_start, p.version
+        """
+    ).fetchall()
+    for grain, start, version, _, _ in recomputed:
+        report.findings.append(
+            Finding(
+                "scorecard_history",
+                _period(grain, start, version),
+                "the version's rows no longer match its published content_hash",
+            )
+        )
+    for history, _, name, columns, key in ROW_TABLES:
+        report.rows += con.execute(f"select count(*) from {history}").fetchone()[0]
+        for grain, start, version, row_key, problem in con.execute(
+            f"""
+            with actual as (
+                select period_grain, period_start, publication_version, {key} as row_key,
+                       sha256({row_json_sql(columns)}) as row_hash
+                from {history}
+            ), recorded as (
+                select period_grain, period_start, publication_version, row_key, row_hash
+                from scorecard_row_hashes where table_name = '{name}'
+            )
+            select coalesce(a.period_grain, r.period_grain), coalesce(a.period_start, r.period_start),
+                   coalesce(a.publication_version, r.publication_version), coalesce(a.row_key, r.row_key),
+                   case when r.row_hash is null then 'the row is not in the published record (inserted)'
+                        when a.row_hash is null then 'the row is missing (deleted)'
+                        else 'the row was edited: it no longer matches its recorded row hash' end
+            from actual as a
+            full join recorded as r
+                on r.period_grain = a.period_grain and r.period_start = a.period_start
+                and r.publication_version = a.publication_version and r.row_key = a.row_key
+            where a.row_hash is distinct from r.row_hash
+              -- versions published before the audit trail have no row hashes
+              and exists (select 1 from scorecard_row_hashes as x
+                          where x.period_grain = coalesce(a.period_grain, r.period_grain)
+                            and x.period_start = coalesce(a.period_start, r.period_start)
+                            and x.publication_version = coalesce(a.publication_version, r.publication_version))
+            order by 1, 2, 3, 4
+            """
+        ).fetchall():
+            report.findings.append(Finding(history, f"{_period(grain, start, version)} {row_key}", problem))
+
+
+def _verify_current(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
+    """The tables BI reads hold, for each period, exactly the rows of its latest version."""
+    for history, current, _, columns, key in ROW_TABLES:
+        for grain, start, version, row_key, problem in con.execute(
+            f"""
+            with latest as (
+                select period_grain, period_start, max(version) as version from publications group by all
+            ), expected as (
+                select h.period_grain, h.period_start, h.publication_version, {key} as row_key,
+                       sha256({row_json_sql([*columns, ("publication_version", "integer")], "h")}) as row_hash
+                from {history} as h
+                join latest as l on l.period_grain = h.period_grain and l.period_start = h.period_start
+                    and l.version = h.publication_version
+            ), actual as (
+                select period_grain, period_start, publication_version, {key} as row_key,
+                       sha256({row_json_sql([*columns, ("publication_version", "integer")])}) as row_hash
+                from {current}
+            )
+            select coalesce(a.period_grain, e.period_grain), coalesce(a.period_start, e.period_start),
+                   coalesce(a.publication_version, e.publication_version), coalesce(a.row_key, e.row_key),
+                   case when e.row_hash is null then 'the row is not part of the published version'
+                        when a.row_hash is null then 'the row of the published version is missing'
+                        else 'the row differs from the published version in the history' end
+            from actual as a
+            full join expected as e
+                on e.period_grain = a.period_grain and e.period_start = a.period_start
+                and e.publication_version = a.publication_version and e.row_key = a.row_key
+            where a.row_hash is distinct from e.row_hash
+            order by 1, 2, 3, 4
+            """
+        ).fetchall():
+            report.findings.append(Finding(current, f"{_period(grain, start, version)} {row_key}", problem))
+
+
+def _verify_inputs_and_checks(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
+    rows = con.execute(
+        f"""
+        select p.publication_id, p.period_grain, p.period_start, p.version,
+               p.inputs_hash = (select {digest_sql(row_json_sql(VALUE_INPUTS_COLUMNS, "v"))} from value_inputs as v
+                                where v.period_grain = p.period_grain and v.period_start = p.period_start
+                                  and v.publication_version = p.version),
+               p.checks_hash = (select {digest_sql(row_json_sql(CHECK_RESULTS_COLUMNS, "c"))} from check_results as c
+                                where {CHECK_APPLIES_SQL.format(check="c", period="p")} and c.run_id = p.run_id)
+        from publications as p
+        where p.record_hash is not null
+        order by p.publication_id
+        """
+    ).fetchall()
+    for publication_id, grain, start, version, inputs_ok, checks_ok in rows:
+        where = f"publication_id={publication_id} {_period(grain, start, version)}"
+        if not inputs_ok:
+            report.findings.append(
+                Finding(
+                    "value_inputs", where, "the version's input rows no longer match publications.inputs_hash"
+                )
+            )
+        if not checks_ok:
+            report.findings.append(
+                Finding(
+                    "check_results",
+                    where,
+                    "the checks that gated the version no longer match publications.checks_hash",
+                )
+            )
+
+
+def _verify_provenance(con: duckdb.DuckDBPyConnection, report: VerifyReport, data_dir: Path) -> None:
+    names = [name for name, _ in PUBLICATION_RUNS_COLUMNS]
+    runs = con.execute(f"select {', '.join(names)} from publication_runs order by recorded_at").fetchall()
+    recorded = {
+        run_id: provenance_hash
+        for run_id, provenance_hash in con.execute(
+            "select distinct run_id, provenance_hash from publications where provenance_hash is not null"
+        ).fetchall()
+    }
+    for row in runs:
+        run = dict(zip(names, row, strict=True))
+        where = f"run_id={run['run_id']}"
+        if record_hash(row[:-1]) != run["record_hash"]:
+            report.findings.append(
+                Finding("publication_runs", where, "the row was edited: it no longer matches its record_hash")
+            )
+        if run["run_id"] in recorded and recorded[run["run_id"]] != run["record_hash"]:
+            report.findings.append(
+                Finding(
+                    "publication_runs",
+                    where,
+                    "its record_hash differs from the publications' provenance_hash",
+                )
+            )
+        for table, columns, column in (
+            ("publication_files", PUBLICATION_FILES_COLUMNS, "files_hash"),
+            ("kpi_inputs", KPI_INPUTS_COLUMNS, "kpi_inputs_hash"),
+        ):
+            digest = con.execute(
+                f"select {digest_sql(row_json_sql(columns))} from {table} where run_id = ?", [run["run_id"]]
+            ).fetchone()[0]
+            if digest != run[column]:
+                report.findings.append(
+                    Finding(table, where, f"the run's rows no longer match publication_runs.{column}")
+                )
+        for label, digest in (
+            ("manifest.json", run["manifest_sha256"]),
+            ("run_results.json", run["run_results_sha256"]),
+        ):
+            if digest is None:
+                continue
+            path = blob_path(data_dir, digest)
+            if not path.exists():
+                report.findings.append(
+                    Finding("publication_runs", where, f"archived dbt {label} {path} is missing")
+                )
+            elif sha256_hex(path.read_bytes()) != digest:
+                report.findings.append(
+                    Finding("publication_runs", where, f"archived dbt {label} {path} was modified")
+                )
+    for (digest,) in con.execute(
+        "select sha256 from audit_texts where sha256(text) <> sha256 order by 1"
+    ).fetchall():
+        report.findings.append(
+            Finding("audit_texts", f"sha256={digest}", "the text no longer matches its hash")
+        )
+    for run_id, path in con.execute(
+        "select f.run_id, f.path from publication_files as f "
+        "where not exists (select 1 from audit_texts as t where t.sha256 = f.sha256) order by 1, 2"
+    ).fetchall():
+        report.findings.append(
+            Finding("publication_files", f"run_id={run_id} {path}", "its text is missing from audit_texts")
+        )

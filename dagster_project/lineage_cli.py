@@ -1,0 +1,185 @@
+"""`kpi lineage` and `kpi audit verify`: the auditor's commands (docs/audit.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from dagster_project.lineage.value import LineageError, ValueKey, value_lineage
+from dagster_project.lineage.verify import verify_published
+from dagster_project.publish import published_path
+from dagster_project.report_cli import ReportError, format_value, parse_period
+from dagster_project.settings import Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+_WIDTH = None if sys.stdout.isatty() else 110
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
+
+audit_app = typer.Typer(help="Check the published store's audit trail.", no_args_is_help=True)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data folder holding published.duckdb (default: $KPI_DATA_DIR or data)."),
+]
+
+
+def _data_dir(data_dir: Path | None) -> Path:
+    return data_dir.expanduser().resolve() if data_dir else Settings.from_env().data_dir
+
+
+def lineage(
+    kpi_id: Annotated[str, typer.Argument(help="The KPI id, e.g. net_revenue (see `kpi definitions list`).")],
+    period: Annotated[
+        str, typer.Option("--period", help="2025-10 (month), 2025-Q4 (quarter) or 2025 (year).")
+    ],
+    grain: Annotated[
+        str | None, typer.Option("--grain", help="month, quarter or year (inferred from --period).")
+    ] = None,
+    org: Annotated[
+        str | None, typer.Option("--org", help="Org unit id (default: the company, the top unit).")
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", help="Publication version (default: the current one).")
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="text or json (schema in docs/audit.md).")
+    ] = "text",
+    data_dir: DataDirOption = None,
+) -> None:
+    """How one published KPI value was produced: definition, dbt lineage, source files, checks, runs, versions."""
+    if output_format not in ("text", "json"):
+        err_console.print(f"--format {output_format!r}: use text or json.")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        parsed = parse_period(period, grain)
+        result = value_lineage(
+            _data_dir(data_dir),
+            ValueKey(kpi_id, parsed.grain, parsed.start, parsed.label, org_unit_id=org, version=version),
+        )
+    except (ReportError, LineageError) as error:
+        err_console.print(escape(str(error)))
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if output_format == "json":
+        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    else:
+        console.print(render_lineage(result))
+
+
+def render_lineage(result: dict[str, Any]) -> RenderableType:
+    value, definition, publication = result["value"], result["definition"], result["publication"]
+    period = result["period"]
+    title = Text(
+        f"{value['kpi_label']} ({result['kpi_id']}) · {value['org_unit_name']} ({result['org_unit_id']}) · "
+        f"{period['label']} ({period['grain']}) · version {result['version']} of {result['current_version']}",
+        style="bold",
+    )
+    summary = Table.grid(padding=(0, 2))
+    summary.add_row("actual", format_value(value["actual"], value["unit"], value["decimals"]))
+    summary.add_row("numerator / denominator", f"{value['numerator']} / {value['denominator']}")
+    summary.add_row("sample size", str(value["sample_size"]))
+    summary.add_row("target", format_value(value["target"], value["unit"], value["decimals"]))
+    summary.add_row("status", str(value["status"]))
+
+    about = Table.grid(padding=(0, 2))
+    about.add_row(
+        "definition",
+        f"{definition.get('file')} (metric {definition.get('metric_name')}, version {definition.get('version')})",
+    )
+    about.add_row("file sha256", str(definition.get("file_sha256")))
+    about.add_row("definition hash", str(definition.get("definition_hash")))
+    about.add_row("owner", str(definition.get("owner")))
+    about.add_row("formula", str(definition.get("formula")))
+    metric_yaml = Text(definition.get("metric_yaml") or "(definition text not recorded)", style="dim")
+
+    dbt = Table(
+        "dbt node",
+        "file",
+        title="dbt lineage (scorecard ← KPI values ← facts ← staging ← sources)",
+        title_justify="left",
+    )
+    for node in result["dbt_lineage"]["nodes"]:
+        dbt.add_row(f"{node['resource_type']} {node['relation']}", node["file"])
+
+    inputs = Table(
+        "file", "sha256", "rows used", "loaded / quarantined", "semantic model", title="Source batches"
+    )
+    inputs.columns[0].overflow = "fold"
+    for item in result["inputs"]:
+        offset = f" (−{item['offset_months']} mo)" if item["offset_months"] else ""
+        inputs.add_row(
+            f"{item['entity']}/{Path(item['file_name']).name}", item["sha256"][:12] + "…", str(item["rows_used"]),
+            f"{item['rows_loaded']} / {item['rows_quarantined']}", item["semantic_model"] + offset,
+        )  # fmt: skip
+
+    checks = Table(
+        "check", "severity", "period", "result", title="Checks that gated the period", title_justify="left"
+    )
+    for check in result["checks"]:
+        checks.add_row(
+            f"{check['suite']}: {check['expectation']}", check["severity"],
+            f"{check['period_grain'] or 'all'} {check['period_start'] or ''}".strip(),
+            Text("passed", style="green") if check["success"] else Text("failed", style="red"),
+        )  # fmt: skip
+
+    run = Table.grid(padding=(0, 2))
+    run.add_row(
+        "published",
+        f"{publication['published_at']} UTC by run {publication['run_id']} (record #{publication['publication_id']})",
+    )
+    run.add_row("dbt invocation", str(publication["dbt_invocation_id"]))
+    dirty = " (uncommitted changes)" if publication.get("git_dirty") else ""
+    run.add_row("git commit", f"{publication['git_commit']}{dirty}")
+    run.add_row("versions", ", ".join(f"{k} {v}" for k, v in (publication.get("versions") or {}).items()))
+    run.add_row(
+        "dbt manifest", f"sha256 {publication.get('manifest_sha256')} (under $KPI_DATA_DIR/artifacts/sha256/)"
+    )
+    run.add_row("record hash", str(publication["record_hash"]))
+
+    history = Table(
+        "version",
+        "published at",
+        "reason",
+        "actual",
+        "status",
+        "run",
+        "input files",
+        title="Versions",
+        title_justify="left",
+    )
+    for item in result["history"]:
+        history.add_row(
+            str(item["version"]), str(item["published_at"]), item["reason"],
+            format_value(item["actual"], value["unit"], value["decimals"]), str(item["status"]), item["run_id"],
+            str(len(item["inputs"])),
+        )  # fmt: skip
+    return Group(title, summary, Text(""), about, metric_yaml, dbt, inputs, checks, run, Text(""), history)
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: DataDirOption = None) -> None:
+    """Recompute the hash chain and the content hashes of the published store; name any edited row."""
+    path = published_path(_data_dir(data_dir))
+    try:
+        report = verify_published(path)
+    except FileNotFoundError as error:
+        err_console.print(escape(str(error)))
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    checked = f"{report.publications} publication record(s), {report.rows} history row(s) in {path}"
+    if report.unchained:
+        checked += f" ({report.unchained} older record(s) predate the hash chain and are not covered)"
+    if report.ok:
+        console.print(f"[green]OK[/green]: {checked}; chain head {report.head_hash}")
+        return
+    console.print(f"[red]FAILED[/red]: {len(report.findings)} problem(s) in {checked}:")
+    for finding in report.findings:
+        console.print(f"  - {escape(str(finding))}")
+    raise typer.Exit(EXIT_FAILED)

@@ -1,0 +1,148 @@
+"""`kpi audit verify`: an untouched store verifies; a direct edit of any audited row is named.
+
+Built on the publisher's tiny staged warehouse (tests/test_publish.py): two months and a quarter,
+published, then January restated, so the store has a chain of four records.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from dagster_project.cli import app
+from dagster_project.lineage.hashing import GENESIS_HASH, record_hash
+from dagster_project.lineage.verify import verify_published
+from dagster_project.publish import publish_scorecards, published_path
+from tests.test_publish import JAN, STAGED_SQL, T0, passing_gate, provenance
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    """A published store with versions: Jan, Feb, Q1 at version 1, then Jan and Q1 restated."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    data_dir = tmp_path / "data"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(STAGED_SQL)
+    publish_scorecards(
+        warehouse, data_dir, passing_gate(), "run-1", published_at=T0, provenance=provenance("run-1")
+    )
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "update scorecard.scorecard set actual = actual + 1 where period_start = ? and kpi_id = 'nps'",
+            [JAN],
+        )
+    publish_scorecards(
+        warehouse,
+        data_dir,
+        passing_gate(),
+        "run-2",
+        published_at=T0.replace(hour=7),
+        provenance=provenance("run-2"),
+    )
+    return published_path(data_dir)
+
+
+def edit(store: Path, sql: str, parameters: list | None = None) -> None:
+    """What an auditor fears: someone changes the published file directly."""
+    with duckdb.connect(str(store)) as con:
+        con.execute(sql, parameters or [])
+
+
+def findings(store: Path) -> list[str]:
+    return [str(finding) for finding in verify_published(store).findings]
+
+
+def test_an_untouched_store_verifies_and_its_chain_links_every_record(store: Path) -> None:
+    report = verify_published(store)
+    assert report.ok, report.findings
+    assert report.publications == 5  # Jan, Feb, Q1; then Jan and Q1 restated
+    with duckdb.connect(str(store), read_only=True) as con:
+        rows = con.execute("select * from publications order by publication_id").fetchall()
+    assert [row[11] for row in rows] == [1, 2, 3, 4, 5]
+    assert rows[0][-2] == GENESIS_HASH
+    for before, after in itertools.pairwise(rows):
+        assert after[-2] == before[-1]
+    assert all(record_hash(row[:-1]) == row[-1] for row in rows)
+    assert report.head_hash == rows[-1][-1]
+
+
+def test_an_edited_history_value_is_named_with_its_period_version_and_row(store: Path) -> None:
+    edit(
+        store,
+        "update scorecard_history set actual = 1 where period_grain = 'month' and period_start = ? "
+        "and publication_version = 1 and org_unit_id = 'S1' and kpi_id = 'net_revenue'",
+        [JAN],
+    )
+    found = findings(store)
+    assert (
+        "scorecard_history (month 2025-01-01, version 1): the version's rows no longer match its published content_hash"
+        in found
+    )
+    assert (
+        "scorecard_history (month 2025-01-01, version 1) S1/net_revenue: "
+        "the row was edited: it no longer matches its recorded row hash" in found
+    )
+    assert len(found) == 2
+
+
+def test_an_edited_publication_record_breaks_its_own_hash(store: Path) -> None:
+    edit(store, "update publications set reason = 'initial' where publication_id = 4")
+    assert findings(store) == [
+        "publications publication_id=4 (month 2025-01-01, version 2): "
+        "the row was edited: its columns no longer match its record_hash"
+    ]
+
+
+def test_a_deleted_publication_record_breaks_the_chain_at_the_next_one(store: Path) -> None:
+    edit(store, "delete from publications where publication_id = 2")
+    found = findings(store)
+    assert (
+        "publications publication_id=3 (quarter 2025-01-01, version 1): previous_record_hash does not match "
+        "the record before it: a publication record was deleted, inserted or reordered"
+    ) in found
+    # February's rows are still in the history, but no publication vouches for them any more
+    assert all(not f.startswith("publications") or "publication_id=3" in f for f in found), found
+
+
+def test_an_edited_current_scorecard_row_is_named(store: Path) -> None:
+    edit(
+        store,
+        "update scorecard set actual = actual + 0.5 where period_start = ? and period_grain = 'month' "
+        "and org_unit_id = 'HQ' and kpi_id = 'return_rate'",
+        [date(2025, 2, 1)],
+    )
+    assert findings(store) == [
+        "scorecard (month 2025-02-01, version 1) HQ/return_rate: the row differs from the published version in the history"
+    ]
+
+
+def test_edited_inputs_and_checks_are_named(store: Path) -> None:
+    edit(store, "update value_inputs set row_count = row_count + 1 where publication_version = 2")
+    edit(
+        store, "update check_results set success = false where run_id = 'run-1' and period_grain = 'quarter'"
+    )
+    found = findings(store)
+    assert any(f.startswith("value_inputs publication_id=4 (month 2025-01-01, version 2)") for f in found), (
+        found
+    )
+    assert any(
+        f.startswith("check_results publication_id=3 (quarter 2025-01-01, version 1)") for f in found
+    ), found
+
+
+def test_kpi_audit_verify_exit_codes(store: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(app, ["audit", "verify", "--data-dir", str(store.parent)])
+    assert ok.exit_code == 0, ok.output
+    assert "5 publication record(s)" in ok.output
+    edit(store, "update publications set row_count = 0 where publication_id = 1")
+    failed = runner.invoke(app, ["audit", "verify", "--data-dir", str(store.parent)])
+    assert failed.exit_code == 1
+    assert "publications publication_id=1 (month 2025-01-01, version 1)" in failed.output
+    missing = runner.invoke(app, ["audit", "verify", "--data-dir", str(store.parent / "nowhere")])
+    assert missing.exit_code == 2
