@@ -92,11 +92,11 @@ def latest_alerts(con: duckdb.DuckDBPyConnection) -> list[Alert]:
     new (older periods' alerts were reported by the runs that computed them)."""
     rows = con.execute(
         f"""
-        select {", ".join(f"a.{c}" for c in ALERT_COLUMNS)}
-        from {STAGED_ALERTS_TABLE} as a
-        inner join (
-            select period_grain, max(period_start) as latest from scorecard.scorecard group by period_grain
-        ) as l on a.period_grain = l.period_grain and a.period_start = l.latest
+        select {", ".join(ALERT_COLUMNS)}
+        from {STAGED_ALERTS_TABLE}
+        where (period_grain, period_start) in (
+            select period_grain, max(period_start) from scorecard.scorecard group by period_grain
+        )
         order by {_ORDER_BY}
         """
     ).fetchall()
@@ -149,7 +149,7 @@ def notify_alerts(
         url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (the user's URL)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             status = response.status
     except (urllib.error.URLError, OSError, ValueError) as error:
         log.error(
