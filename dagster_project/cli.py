@@ -19,6 +19,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from dagster_project.report.command import report_command
 from dagster_project.settings import PROJECT_ROOT, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -383,6 +384,8 @@ def status(
         raise typer.Exit(EXIT_BAD_INPUT) from None
     console.print(report)
 
+
+app.command("report")(report_command)
 
 if __name__ == "__main__":
     app()

@@ -358,7 +358,9 @@ def _not_published_message(con: duckdb.DuckDBPyConnection, path: Path, period: P
         [period.grain, period.start],
     ).fetchone()
     if attempt and attempt[0] == "blocked":
-        message += f" Its last attempt ({format_timestamp(attempt[1])} UTC) was {attempt[2]} (see `kpi status`)."
+        message += (
+            f" Its last attempt ({format_timestamp(attempt[1])} UTC) was {attempt[2]} (see `kpi status`)."
+        )
     return message
 
 
@@ -392,7 +394,8 @@ def render_scorecard(data: ScorecardData, lang: str = "en") -> RenderableType:
             style="bold",
         ),
         Text(
-            t["version"].format(version=data.version, at=format_timestamp(data.published_at)) + f" · {data.path}",
+            t["version"].format(version=data.version, at=format_timestamp(data.published_at))
+            + f" · {data.path}",
             style="dim",
         ),
     ]

@@ -324,8 +324,13 @@ def sparkline(
     present = [v for v in values if v is not None]
     if not present:
         return Markup(f'<svg class="spark" width="{width}" height="{height}" aria-hidden="true"></svg>')
-    scale_values = present + ([target] if target is not None else [])
-    low, high = min(scale_values), max(scale_values)
+    low, high = min(present), max(present)
+    # The target joins the scale only when it is near the values: a far target would flatten the line.
+    span = (high - low) or abs(high) or 1.0
+    if target is not None and low - span <= target <= high + span:
+        low, high = min(low, target), max(high, target)
+    else:
+        target = None
     if high == low:
         low, high = low - 1, high + 1
     pad = 4
