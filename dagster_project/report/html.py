@@ -72,7 +72,7 @@ REPORT_TEXTS: dict[str, dict[str, str]] = {
         "reason_below": "below the expected range {low} to {high} (median of the last {n} values {median})",
         "reason_above": "above the expected range {low} to {high} (median of the last {n} values {median})",
         "reason_green_to_red": "green in the previous {grain}, red now",
-        "units": "units",
+        "low_sample_note": "* fewer responses than the KPI's minimum sample; the value is still rated.",
     },
     "zh": {
         "html_lang": "zh-CN",
@@ -105,7 +105,7 @@ REPORT_TEXTS: dict[str, dict[str, str]] = {
         "reason_below": "低于预期范围 {low} 至 {high}（近 {n} 期中位数 {median}）",
         "reason_above": "高于预期范围 {low} 至 {high}（近 {n} 期中位数 {median}）",
         "reason_green_to_red": "上一{grain}为达标，本{grain}未达标",
-        "units": "个单元",
+        "low_sample_note": "* 样本量低于该指标的最小样本量，仍参与评级。",
     },
 }
 
@@ -161,6 +161,12 @@ class ReportData:
     source: Path
     generated_at: datetime
     trend_labels: list[str] = field(default_factory=list)
+
+    @property
+    def has_low_sample(self) -> bool:
+        return any(
+            cell.low_sample for _, _, kpis in self.perspectives for k in kpis for cell in k.cells.values()
+        )
 
     @property
     def texts(self) -> dict[str, str]:
@@ -351,10 +357,13 @@ def sparkline(
         if target is not None
         else ""
     )
-    last = next(i for i in range(len(values) - 1, -1, -1) if values[i] is not None)
+    # The dot marks this period's value in its status colour; no value now, no dot.
+    current = values[-1]
     dot = (
-        f'<circle class="spark-dot dot-{escape(status)}" cx="{round(pad + last * step, 1)}" '
-        f'cy="{y(values[last])}" r="3"/>'  # type: ignore[arg-type]
+        f'<circle class="spark-dot dot-{escape(status)}" cx="{round(pad + (len(values) - 1) * step, 1)}" '
+        f'cy="{y(current)}" r="3"/>'
+        if current is not None
+        else ""
     )
     title = "; ".join(f"{label}: {formatter(value)}" for label, value in zip(labels, values, strict=False))
     return Markup(
