@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import statistics
 import threading
 from collections.abc import Iterator
 from datetime import date
@@ -188,3 +189,47 @@ def test_no_webhook_no_alerts_nothing_sent(caplog: pytest.LogCaptureFixture) -> 
     with caplog.at_level(logging.INFO, logger="test_alerts"):
         assert notify_alerts([], logger, webhook_url="http://127.0.0.1:9/") is None
     assert "no alerts" in caplog.text
+
+
+def test_every_published_alert_obeys_its_rule(planted: Settings) -> None:
+    """Over all the generated data: the z-score side, the thresholds and the crossing hold for every row."""
+    with duckdb.connect(str(published_path(planted.data_dir)), read_only=True) as con:
+        rows = con.execute(
+            "select polarity, value, expected_low, expected_high, history_periods, robust_z, prior_status, "
+            "status, detected_rule, severity from kpi_alerts"
+        ).fetchall()
+    assert {row[8] for row in rows} == {"robust_z", "green_to_red"}
+    for polarity, value, low, high, history, z, prior, status, rule, severity in rows:
+        if rule == "green_to_red":
+            assert (prior, status, severity) == ("green", "red", "warning")
+            continue
+        assert 6 <= history <= 12
+        adverse = -z if polarity == "higher_is_better" else z
+        assert adverse >= 3.5  # the adverse side only, beyond the warning threshold
+        assert value < low if polarity == "higher_is_better" else value > high
+        assert severity == ("critical" if adverse >= 6 else "warning")
+
+
+def test_planted_alert_matches_a_hand_computed_robust_z(planted: Settings) -> None:
+    """Median and MAD of the 12 months before, recomputed in Python from the published scorecard."""
+    (alert,) = [
+        a
+        for a in published_alerts(planted)
+        if (a.kpi_id, a.org_unit_id, a.detected_rule) == ("gross_margin_pct", COLLAPSED, "robust_z")
+    ]
+    with duckdb.connect(str(published_path(planted.data_dir)), read_only=True) as con:
+        history = [
+            row[0]
+            for row in con.execute(
+                "select actual from scorecard where kpi_id = 'gross_margin_pct' and org_unit_id = ? "
+                "and period_grain = 'month' and period_start < date '2025-12-01' and actual is not null "
+                "order by period_start desc limit 12",
+                [COLLAPSED],
+            ).fetchall()
+        ]
+    median = statistics.median(history)
+    mad = statistics.median(abs(v - median) for v in history)
+    assert alert.history_median == pytest.approx(median)
+    assert alert.robust_z == pytest.approx((alert.value - median) / (1.4826 * mad))
+    assert alert.expected_low == pytest.approx(median - 3.5 * 1.4826 * mad)
+    assert alert.expected_high == pytest.approx(median + 3.5 * 1.4826 * mad)

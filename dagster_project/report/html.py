@@ -90,7 +90,7 @@ REPORT_TEXTS: dict[str, dict[str, str]] = {
         "expected_range": "预期范围",
         "reason": "原因",
         "owner": "负责人",
-        "trend": "近 {n} 个{grain}",
+        "trend": "近 {n} 期趋势",
         "by_unit": "各组织单元得分",
         "drill_hint": "展开指标可查看各大区与门店的数值；展开大区可查看其门店。",
         "expand_all": "全部展开",
