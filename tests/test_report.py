@@ -34,7 +34,7 @@ STATUS_BACKGROUNDS = {
 def chromium() -> Path:
     """/usr/bin/chromium, installed from the OS packages when missing and we may (root, apt-get)."""
     if not CHROMIUM.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
-        install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+        install = ["apt-get", "install", "-y", "chromium"]
         if subprocess.run(install, capture_output=True, check=False).returncode != 0:
             subprocess.run(["apt-get", "update"], capture_output=True, check=False)
             subprocess.run(install, capture_output=True, check=False)
