@@ -1,6 +1,6 @@
-{#- The median of an expression as an aggregate: percentile_cont(0.5) is the SQL standard's ordered-set
-    aggregate (Postgres, Snowflake, Trino's approx_percentile aside, Spark 3.4+, DuckDB). Dispatched so an
-    engine that spells it differently gets its own implementation beside this one. -#}
+{#- The median of an expression, as an aggregate. percentile_cont(0.5) within group (order by …) is the SQL
+    standard's ordered-set aggregate: DuckDB, Postgres, Snowflake and Spark (checked on Spark 4) run it.
+    Dispatched so an engine without it gets its own version beside this one (Trino: approx_percentile). -#}
 {% macro median(expression) -%}
     {{ return(adapter.dispatch('median', 'kpi_pipeline')(expression)) }}
 {%- endmacro %}
