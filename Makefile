@@ -1,4 +1,5 @@
-# Two commands after cloning: `make run` (the main job on generated sample data) and `make test`.
+# Two commands after cloning: `make run` (the main job on generated sample data, then the HTML report of
+# the latest month) and `make test`.
 # Both create the virtual environment in .venv/ from requirements.lock on first use.
 
 PYTHON ?= python3
@@ -26,6 +27,8 @@ run: $(STAMP)
 	@# Sample data only for the default landing folder: a user's own folder is never written to.
 	@if [ -z "$$KPI_LANDING_DIR" ]; then $(KPI) sample-data --skip-if-present; fi
 	$(KPI) run
+	@# The HTML scorecard report of the latest published month; its path is the last line printed.
+	@echo "Scorecard report:" && $(KPI) report
 
 test: $(STAMP)
 	$(BIN)/ruff check .

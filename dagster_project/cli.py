@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dagster_project.lineage_cli import audit_app, lineage
+from dagster_project.report.command import report_command
 from dagster_project.settings import PROJECT_ROOT, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -386,6 +387,8 @@ def status(
         raise typer.Exit(EXIT_BAD_INPUT) from None
     console.print(report)
 
+
+app.command("report")(report_command)
 
 if __name__ == "__main__":
     app()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from dagster_project.defs.alerts import build_alert_checks
 from dagster_project.defs.extract import build_extract_assets
 from dagster_project.defs.gate import build_gate_checks
 from dagster_project.defs.lineage import build_lineage_sensors
@@ -25,7 +26,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
     return dg.Definitions(
         assets=assets,
-        asset_checks=build_gate_checks(),
+        asset_checks=[*build_gate_checks(), *build_alert_checks()],
         jobs=[pipeline_job],
         sensors=build_lineage_sensors(settings),
         resources=build_resources(settings),

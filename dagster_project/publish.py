@@ -229,6 +229,34 @@ ROW_HASHES_COLUMNS: tuple[tuple[str, str], ...] = (
     ("row_key", "varchar"),
     ("row_hash", "varchar"),
 )
+# Early-warning alerts (dbt model scorecard.kpi_alerts): the current alerts of the published periods.
+ALERTS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("kpi_id", "varchar"),
+    ("kpi_label", "varchar"),
+    ("kpi_label_zh", "varchar"),
+    ("org_unit_id", "varchar"),
+    ("org_unit_name", "varchar"),
+    ("org_unit_name_zh", "varchar"),
+    ("period_grain", "varchar"),
+    ("period_start", "date"),
+    ("period_label", "varchar"),
+    ("unit", "varchar"),
+    ("polarity", "varchar"),
+    ("decimals", "integer"),
+    ("value", "double"),
+    ("expected_low", "double"),
+    ("expected_high", "double"),
+    ("history_median", "double"),
+    ("history_periods", "integer"),
+    ("robust_z", "double"),
+    ("prior_status", "varchar"),
+    ("status", "varchar"),
+    ("detected_rule", "varchar"),
+    ("severity", "varchar"),
+    ("reason", "varchar"),
+    ("owner", "varchar"),
+)
+STAGED_ALERTS = ("scorecard", "kpi_alerts")
 
 # Every published table and its columns; `kpi_dictionary` is copied as is from the warehouse.
 CONTRACT_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -246,6 +274,7 @@ CONTRACT_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "source_batches": SOURCE_BATCHES_COLUMNS,
     "value_inputs": VALUE_INPUTS_COLUMNS,
     "scorecard_row_hashes": ROW_HASHES_COLUMNS,
+    "kpi_alerts": ALERTS_COLUMNS,
 }
 PUBLISHED_TABLES: tuple[str, ...] = (*CONTRACT_TABLES, "kpi_dictionary")
 
@@ -830,6 +859,7 @@ def _write(
             f"create or replace table pub.main.kpi_dictionary as "
             f"select * from wh.{'.'.join(STAGED_DICTIONARY)} order by kpi_id"
         )
+    _write_alerts(con)
     con.execute("commit")
 
 
@@ -996,6 +1026,28 @@ def _write_publications(
             f"insert into pub.main.publications values ({', '.join('?' * len(PUBLICATIONS_COLUMNS))})",
             records,
         )
+
+
+def _write_alerts(con: duckdb.DuckDBPyConnection) -> None:
+    """The alerts of every period published or unchanged in this run are replaced by the staged ones
+    (their values are the published values); a blocked period keeps the alerts of its published
+    version. A warehouse built without the alerts model leaves the table as it is."""
+    schema, table = STAGED_ALERTS
+    staged = con.execute(
+        "select count(*) from duckdb_tables() where database_name = 'wh' and schema_name = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    if not (staged and staged[0]):
+        return
+    in_this_run = (
+        "exists (select 1 from decisions as d where d.outcome in ('published', 'unchanged') "
+        "and d.period_grain = {t}.period_grain and d.period_start = {t}.period_start)"
+    )
+    con.execute(f"delete from pub.main.kpi_alerts as a where {in_this_run.format(t='a')}")
+    con.execute(
+        f"insert into pub.main.kpi_alerts select {_casts(ALERTS_COLUMNS)} from wh.{schema}.{table} as s "
+        f"where {in_this_run.format(t='s')} order by period_grain, period_start, kpi_id, org_unit_id, detected_rule"
+    )
 
 
 def _write_parquet(con: duckdb.DuckDBPyConnection, temporary_files: Mapping[str, Path]) -> None:

@@ -201,11 +201,11 @@ def status_text(status: str | None, lang: str) -> Text:
     return Text(TEXTS[lang].get(key, key), style=STATUS_STYLES.get(key, ""))
 
 
-def _timestamp(moment: datetime | None) -> str:
+def format_timestamp(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else MISSING
 
 
-def _perspective_order(perspective: str) -> tuple[int, str]:
+def perspective_order(perspective: str) -> tuple[int, str]:
     return (
         PERSPECTIVES.index(perspective) if perspective in PERSPECTIVES else len(PERSPECTIVES),
         perspective,
@@ -224,7 +224,7 @@ def _span(labels: Sequence[str], noun: str) -> str:
 
 
 @contextmanager
-def _published(data_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_published(data_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the published file, closed on leaving the block."""
     path = published_path(data_dir)
     if not path.is_file():
@@ -281,7 +281,7 @@ def load_scorecard(data_dir: Path, period: Period, org: str | None = None) -> Sc
     """The published rows of one period and org unit (the root unit when `org` is None)."""
     path = published_path(data_dir)
     key = [period.grain, period.start]
-    with _published(data_dir) as con:
+    with open_published(data_dir) as con:
         units = con.execute(
             "select org_unit_id, any_value(org_unit_name), any_value(org_unit_name_zh), "
             "bool_or(parent_org_unit_id is null) from scorecard "
@@ -358,7 +358,9 @@ def _not_published_message(con: duckdb.DuckDBPyConnection, path: Path, period: P
         [period.grain, period.start],
     ).fetchone()
     if attempt and attempt[0] == "blocked":
-        message += f" Its last attempt ({_timestamp(attempt[1])} UTC) was {attempt[2]} (see `kpi status`)."
+        message += (
+            f" Its last attempt ({format_timestamp(attempt[1])} UTC) was {attempt[2]} (see `kpi status`)."
+        )
     return message
 
 
@@ -392,13 +394,14 @@ def render_scorecard(data: ScorecardData, lang: str = "en") -> RenderableType:
             style="bold",
         ),
         Text(
-            t["version"].format(version=data.version, at=_timestamp(data.published_at)) + f" · {data.path}",
+            t["version"].format(version=data.version, at=format_timestamp(data.published_at))
+            + f" · {data.path}",
             style="dim",
         ),
     ]
     if data.blocked_at is not None:
         note = t["blocked"].format(
-            label=data.period.label, at=_timestamp(data.blocked_at), version=data.version
+            label=data.period.label, at=format_timestamp(data.blocked_at), version=data.version
         )
         parts.append(Text(note, style="yellow"))
 
@@ -420,7 +423,7 @@ def render_scorecard(data: ScorecardData, lang: str = "en") -> RenderableType:
             Text(format_change(kpi.change_vs_prior_year, kpi.unit, kpi.decimals)),
         )
         cells.setdefault(kpi.perspective, []).append(row)
-    sections = [(t.get(p, p), cells[p]) for p in sorted(cells, key=_perspective_order)]
+    sections = [(t.get(p, p), cells[p]) for p in sorted(cells, key=perspective_order)]
     parts.append(_PerspectiveTables(header, sections))
     if low_sample:
         parts.append(Text(t["low_sample"].format(mark=LOW_SAMPLE_MARK, items=", ".join(low_sample))))
@@ -477,7 +480,7 @@ def _scores_table(data: ScorecardData, lang: str) -> Table:
     table.add_column(t["perspective"])
     table.add_column(t["score"], justify="right", no_wrap=True)
     table.add_column(t["kpis_scored"], justify="right", no_wrap=True)
-    perspectives = sorted((p for p in data.scores if p != "overall"), key=_perspective_order)
+    perspectives = sorted((p for p in data.scores if p != "overall"), key=perspective_order)
     for perspective in [*perspectives, "overall"]:
         if perspective not in data.scores:
             continue
@@ -508,7 +511,7 @@ class StatusData:
 
 
 def load_status(data_dir: Path, limit: int = 10) -> StatusData:
-    with _published(data_dir) as con:
+    with open_published(data_dir) as con:
         publications = con.execute(
             "select period_label, period_grain, version, reason, published_at, row_count, checks_passed, "
             "checks_warned, run_id from publications "
@@ -610,7 +613,7 @@ def render_status(data: StatusData) -> RenderableType:
                 Text(grain),
                 Text(str(version)),
                 Text(reason or MISSING),
-                Text(_timestamp(at)),
+                Text(format_timestamp(at)),
                 Text(f"{rows:,}" if rows is not None else MISSING),
                 Text(f"{passed}/{warned}", style="yellow" if warned else ""),
             )
@@ -628,7 +631,7 @@ def render_status(data: StatusData) -> RenderableType:
         for label, grain, at, version, reason, failing, run_id in data.blocked_attempts:
             kept = f"version {version} stays published" if version is not None else "never published"
             heading = Text("✗ ", style="red")
-            heading.append(f"{label} ({grain}) blocked at {_timestamp(at)} UTC, run {run_id}: {kept}")
+            heading.append(f"{label} ({grain}) blocked at {format_timestamp(at)} UTC, run {run_id}: {kept}")
             details = Text(f"reason: {reason}")
             for line in _failing_checks(failing):
                 details.append(f"\n• {line}")
@@ -645,7 +648,7 @@ def render_status(data: StatusData) -> RenderableType:
     summary = Text(
         f"{total} period{'s' if total != 1 else ''} published" + (f" ({grains})" if grains else "")
     )
-    summary.append(f"; latest version {_timestamp(data.latest_published_at)} UTC" if total else "")
+    summary.append(f"; latest version {format_timestamp(data.latest_published_at)} UTC" if total else "")
     summary.append("; blocked now: ")
     if data.blocked_now:
         summary.append(

@@ -57,3 +57,26 @@ def run_pipeline_on(landing: Path, data: Path) -> tuple[Settings, RunSummary]:
         patch.delenv("DAGSTER_HOME", raising=False)
         settings = Settings.from_env()
         return settings, run_pipeline(settings)
+
+
+def set_unit_cost_share(landing: Path, month: str, org_unit_id: str, share: float) -> int:
+    """Plant a gross-margin anomaly: in the sales file of `month` (YYYY-MM, CSV or Parquet), set the
+    unit cost of `org_unit_id`'s lines to `share` × the unit price. Returns the lines changed."""
+    import duckdb
+
+    (path,) = (landing / "sales_lines").glob(f"sales_lines_{month}.*")
+    reader = "read_parquet" if path.suffix == ".parquet" else "read_csv"
+    options = "(format parquet)" if path.suffix == ".parquet" else "(header, format csv)"
+    with duckdb.connect() as con:
+        changed = con.execute(
+            f"select count(*) from {reader}(?) where org_unit_id = ?", [str(path), org_unit_id]
+        )
+        count = changed.fetchone()[0]
+        con.execute(
+            f"create table planted as select * replace (case when org_unit_id = ? "
+            f"then cast(round(unit_price * ?, 2) as decimal(18, 2)) else unit_cost end as unit_cost) "
+            f"from {reader}(?)",
+            [org_unit_id, share, str(path)],
+        )
+        con.execute(f"copy planted to '{path}' {options}")
+    return count

@@ -104,6 +104,14 @@ select * from (values
     ('sales_lines', 1::bigint, 'S1', date '2025-01-01', 9::bigint),
     ('sales_lines', 2::bigint, 'S1', date '2025-02-01', 8::bigint)
 ) as c(semantic_model, load_batch_id, org_unit_id, month_start, row_count);
+-- the early-warning model's output (dbt model kpi_alerts): one alert per period for S1's NPS
+create table scorecard.kpi_alerts as
+select kpi_id, kpi_label, kpi_label_zh, org_unit_id, org_unit_name, org_unit_name_zh,
+       period_grain, period_start, period_label, unit, polarity, decimals, actual as value,
+       60.0 as expected_low, 90.0 as expected_high, 75.0 as history_median, 12 as history_periods,
+       -4.2 as robust_z, 'green' as prior_status, status, 'robust_z' as detected_rule,
+       'warning' as severity, 'below the expected range 60 to 90' as reason, 'Customer experience' as owner
+from scorecard.scorecard where kpi_id = 'nps' and org_unit_id = 'S1';
 create table kpi.kpi_dictionary as
 select * from (values
     ('net_revenue', 'Net revenue', 'sum(net_amount)', 1),

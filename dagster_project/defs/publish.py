@@ -25,7 +25,13 @@ def build_publish_asset() -> dg.AssetsDefinition:
         key=PUBLISHED_KEY,
         group_name="published",
         # The gated assets are upstream so that their blocking checks hold publication back.
-        deps=[*STAGED, dg.AssetKey(["kpi", "kpi_dictionary"]), *gated_assets],
+        deps=[
+            *STAGED,
+            dg.AssetKey(["kpi", "kpi_dictionary"]),
+            dg.AssetKey(["scorecard", "kpi_alerts"]),
+            dg.AssetKey(["lineage", "batch_contributions"]),  # the inputs of every value (docs/audit.md)
+            *gated_assets,
+        ],
         pool=WAREHOUSE_POOL,
         kinds={"duckdb", "parquet"},
         description="The published scorecards BI tools read: published.duckdb and Parquet copies, "

@@ -1,0 +1,63 @@
+"""Early warning in Dagster: a non-blocking (WARN) check on the dbt model `scorecard/kpi_alerts` that
+lists the latest periods' alerts and sends them through the notification hook (dagster_project/alerts.py)."""
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from dagster_project.alerts import Alert, latest_alerts, notify_alerts
+from dagster_project.defs.extract import WAREHOUSE_POOL
+
+ALERTS_KEY = dg.AssetKey(["scorecard", "kpi_alerts"])
+METADATA_ROWS = 50  # the check's table lists at most this many alerts; the count says how many there are
+
+
+def build_alert_checks() -> list[dg.AssetChecksDefinition]:
+    @dg.asset_check(
+        asset=ALERTS_KEY,
+        name="kpi_early_warning",
+        blocking=False,
+        pool=WAREHOUSE_POOL,
+        description="Early warning (异常预警): fails as a warning when a KPI value of the latest month, "
+        "quarter or year is out of its own history's range (robust z-score) or turned from green to red. "
+        "Never blocks publication; the alerts are logged and posted to $KPI_ALERT_WEBHOOK_URL when set.",
+    )
+    def kpi_early_warning(
+        context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource
+    ) -> dg.AssetCheckResult:
+        with warehouse.get_connection() as con:
+            alerts = latest_alerts(con)
+        delivered = notify_alerts(alerts, context.log, run_id=context.run.run_id)
+        return dg.AssetCheckResult(
+            passed=not alerts,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "alerts": dg.MetadataValue.int(len(alerts)),
+                "critical": dg.MetadataValue.int(sum(a.severity == "critical" for a in alerts)),
+                "periods": dg.MetadataValue.text(
+                    ", ".join(sorted({a.period_label for a in alerts})) or "none"
+                ),
+                "webhook": dg.MetadataValue.text(
+                    {True: "posted", False: "post failed (see the run log)", None: "not sent"}[delivered]
+                ),
+                "list": dg.MetadataValue.md(_alert_table(alerts)),
+            },
+        )
+
+    return [kpi_early_warning]
+
+
+def _alert_table(alerts: list[Alert]) -> str:
+    if not alerts:
+        return "No alerts."
+    rows = [
+        f"| {a.severity} | {a.period_label} | {a.kpi_label or a.kpi_id} | {a.org_unit_id} | "
+        f"{a.value:,.{a.decimals if a.decimals is not None else 2}f} | {a.reason} | {a.owner or ''} |"
+        for a in alerts[:METADATA_ROWS]
+    ]
+    more = (
+        f"\n\n… and {len(alerts) - METADATA_ROWS} more in kpi_alerts." if len(alerts) > METADATA_ROWS else ""
+    )
+    return (
+        "| severity | period | KPI | org unit | value | reason | owner |\n|---|---|---|---|---|---|---|\n"
+        + ("\n".join(rows) + more)
+    )

@@ -1,0 +1,58 @@
+"""`kpi report`: the typer command (registered in dagster_project/cli.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def report_command(
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            help="The period: a month 2025-10, a quarter 2025-Q4 or a year 2025 "
+            "(default: the latest published period of --grain, else the latest month).",
+        ),
+    ] = None,
+    grain: Annotated[
+        str | None, typer.Option("--grain", help="month, quarter or year (default: inferred from --period).")
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="Language of the labels: en or zh.")] = "en",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="The HTML file to write (default: <data dir>/reports/scorecard_<period>_<lang>.html).",
+        ),
+    ] = None,
+    screenshot: Annotated[
+        Path | None,
+        typer.Option("--screenshot", help="Also save a PNG of the report as headless Chromium shows it."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir", help="Data folder with published.duckdb (default: $KPI_DATA_DIR or data)."
+        ),
+    ] = None,
+) -> None:
+    """Write the scorecard report of a period: one self-contained HTML file (no network needed to view it)."""
+    from dagster_project.cli import EXIT_BAD_INPUT, _settings, console, err_console
+    from dagster_project.report.html import take_screenshot, write_report
+    from dagster_project.report_cli import ReportError
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        path = write_report(settings.data_dir, period, grain=grain, lang=lang, out=out)
+        if screenshot is not None:
+            take_screenshot(path, screenshot)
+    except ReportError as error:
+        err_console.print(f"✗ {error}", style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if screenshot is not None:
+        console.print(f"Screenshot: {screenshot}", markup=False, highlight=False, soft_wrap=True)
+    # The path alone on the last line, so scripts (and `make run`) can pick it up.
+    console.print(str(path), markup=False, highlight=False, soft_wrap=True)
