@@ -300,32 +300,22 @@ class _RunEvents:
         )
 
     def _table(
-        self, relation: str, columns: Iterable[tuple[str, str]], rows: int | None = None
+        self,
+        relation: str,
+        columns: Iterable[tuple[str, str]],
+        rows: int | None = None,
+        namespace: str | None = None,
     ) -> OutputDataset:
+        statistics = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(rowCount=rows)
         return OutputDataset(
-            namespace=self.warehouse_ns,
+            namespace=namespace or self.warehouse_ns,
             name=relation,
             facets=_schema(columns),
-            outputFacets={
-                "outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-                    rowCount=rows
-                )
-            }
-            if rows is not None
-            else {},
+            outputFacets={"outputStatistics": statistics} if rows is not None else {},
         )
 
     def _published_table(self, table: str, rows: int | None) -> OutputDataset:
-        dataset = OutputDataset(
-            namespace=self.published_ns, name=f"main.{table}", facets=_schema(CONTRACT_TABLES.get(table, ()))
-        )
-        if rows is not None:
-            dataset.outputFacets = {
-                "outputStatistics": output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-                    rowCount=rows
-                )
-            }
-        return dataset
+        return self._table(f"main.{table}", CONTRACT_TABLES.get(table, ()), rows, namespace=self.published_ns)
 
     def _input(
         self,

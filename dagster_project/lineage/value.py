@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import duckdb
 import yaml
 
 from dagster_project.lineage.artifacts import read_blob
+from dagster_project.lineage.hashing import canonical
 from dagster_project.publish import published_path
 
 SCHEMA_VERSION = 1
@@ -85,16 +86,8 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, parameters: list[Any]) -> li
     cursor = con.execute(sql, parameters)
     names = [column[0] for column in cursor.description]
     return [
-        {name: _jsonable(value) for name, value in zip(names, row, strict=True)} for row in cursor.fetchall()
+        {name: canonical(value) for name, value in zip(names, row, strict=True)} for row in cursor.fetchall()
     ]
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
 
 
 def _top_org_unit(con: duckdb.DuckDBPyConnection, key: ValueKey) -> str:
