@@ -176,6 +176,19 @@
     {%- for kpi in kpis -%}{%- do kpi_needed_measures(kpi.name, none, needed) -%}{%- endfor -%}
     {%- set measure_names = needed | map(attribute='measure') | unique | list | sort -%}
     {%- set offsets = needed | map(attribute='offset') | reject('none') | unique | list | sort -%}
+    {#- A partitioned run (macros/partition_window.sql) reads only the facts of the years its months
+        are in, and of the earlier periods its offset metrics compare with. -#}
+    {%- set window = kpi_month_window() -%}
+    {%- if window is not none -%}
+        {%- set facts_bounds = namespace(first=window.year_first, end=kpi_add_months(window.year_last, 12)) -%}
+        {%- for offset in offsets -%}
+            {%- set parts_of_offset = offset.split('_') -%}
+            {%- set shifted = kpi_shift_date(window.year_first, -1 * (parts_of_offset[1] | int), parts_of_offset[2]) -%}
+            {%- if shifted < facts_bounds.first -%}{%- set facts_bounds.first = shifted -%}{%- endif -%}
+        {%- endfor -%}
+        {%- set facts_from = facts_bounds.first -%}
+        {%- set facts_end = facts_bounds.end -%}
+    {%- endif -%}
     {#- group the measures by (semantic model, time expression): one aggregation query each -#}
     {%- set sources = {} -%}
     {%- for name in measure_names -%}
@@ -197,6 +210,14 @@ with org_units as (
 
 periods as (
     select period_grain, period_start from {{ ref('int_periods') }}
+    {%- if window is not none %}
+    {#- the window's periods, and those the offset metrics read (e.g. the same period a year earlier) #}
+    where {{ kpi_periods_in_window(window, 'period_grain', 'period_start') }}
+    {%- for offset in offsets %}
+    {%- set parts_of_offset = offset.split('_') %}
+        or {{ kpi_periods_in_window(window, 'period_grain', 'period_start', [parts_of_offset[1] | int, parts_of_offset[2]]) }}
+    {%- endfor %}
+    {%- endif %}
 ),
 
 closure as (
@@ -221,6 +242,10 @@ spine as (
     from {{ source.model.node_relation.relation_name }} as facts
     {%- if source.org_expr %}
     inner join closure on closure.org_unit_id = facts.{{ source.org_expr }}
+    {%- endif %}
+    {%- if window is not none %}
+    where facts.{{ source.time_expr }} >= {{ kpi_date_literal(facts_from) }}
+        and facts.{{ source.time_expr }} < {{ kpi_date_literal(facts_end) }}
     {%- endif %}
     group by 1, 2, 3
     {% if not loop.last %}union all{% endif %}
@@ -297,6 +322,9 @@ select
         else 'ok'
     end as value_status
 from kpi_rows
+{%- if window is not none %}
+where {{ kpi_periods_in_window(window, 'period_grain', 'period_start') }}
+{%- endif %}
 {%- endif -%}
 {%- endmacro -%}
 

@@ -1,4 +1,10 @@
 -- One row per current survey response, classified for NPS and CSAT.
+{{ config(
+    materialized='incremental',
+    incremental_strategy=kpi_incremental_strategy(),
+    unique_key='response_id',
+    on_schema_change='append_new_columns',
+) }}
 with responses as (
     select * from {{ ref('stg_survey_responses') }}
 ),
@@ -17,6 +23,9 @@ final as (
         csat_score is not null as has_csat,
         coalesce(csat_score >= 4, false) as is_satisfied
     from responses
+    {% if is_incremental() %}
+    where {{ kpi_in_month_window('response_date') }}
+    {% endif %}
 )
 
 select * from final
