@@ -98,7 +98,9 @@ def test_late_months_are_grouped_into_consecutive_windows() -> None:
         ("KPI_DUCKDB_THREADS", "many", "KPI_DUCKDB_THREADS='many' is not a whole number"),
     ],
 )
-def test_a_bad_variable_is_named(monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str) -> None:
+def test_a_bad_variable_is_named(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace("?", r"\?")):
         Settings.from_env()
@@ -202,10 +204,12 @@ def test_fact_entities_have_a_month_column(contract) -> None:
 # --- a late file for a published month leads to a restatement -------------------------------------
 
 
-def test_a_late_file_for_a_published_month_is_restated(
+@pytest.fixture
+def warehouse_copy(
     built_warehouse: BuiltWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A copy of the built warehouse, its publications and its landing folder.
+) -> Settings:
+    """A copy of the built warehouse, its publications and its landing folder, configured as the
+    environment (so the Dagster definitions and dbt see it)."""
     source = built_warehouse.settings
     landing, data = tmp_path / "landing", tmp_path / "data"
     shutil.copytree(source.landing_dir, landing)
@@ -219,6 +223,12 @@ def test_a_late_file_for_a_published_month_is_restated(
     settings = Settings.from_env()
     for name, value in settings.environment().items():
         monkeypatch.setenv(name, value)
+    return settings
+
+
+def test_a_late_file_for_a_published_month_is_restated(warehouse_copy: Settings) -> None:
+    settings = warehouse_copy
+    landing, data = settings.landing_dir, settings.data_dir
 
     def revenue(period_grain: str, period_start: str) -> float:
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
@@ -249,20 +259,17 @@ def test_a_late_file_for_a_published_month_is_restated(
     defs = build_definitions(settings)
     instance = prepare_dagster_home(settings)
     sensor = defs.resolve_sensor_def(RESTATEMENT_SENSOR)
-    with dg.build_sensor_context(instance=instance) as context:
+    with dg.build_sensor_context(instance=instance, definitions=defs) as context:
         result = sensor.evaluate_tick(context)
     assert [r.partition_key for r in result.run_requests] == ["2025-03"]
     request = result.run_requests[0]
     assert "late data: sales_lines" in request.tags[REASON_TAG]
-    with dg.build_sensor_context(instance=instance, cursor=result.cursor) as context:
+    with dg.build_sensor_context(instance=instance, cursor=result.cursor, definitions=defs) as context:
         assert not sensor.evaluate_tick(context).run_requests  # the cursor moved past the batch
 
     # The requested run recomputes March (and 2025-Q1, 2025) only, and publishes a new version.
-    run = (
-        defs.resolve_job_def(MONTHLY_JOB)
-        .execute_in_process(
-            instance=instance, partition_key=request.partition_key, tags=request.tags, raise_on_error=False
-        )
+    run = defs.resolve_job_def(MONTHLY_JOB).execute_in_process(
+        instance=instance, partition_key=request.partition_key, tags=request.tags, raise_on_error=False
     )
     assert run.success
     assert revenue("month", "2025-03-01") == pytest.approx(march_before + 1000)
@@ -276,10 +283,49 @@ def test_a_late_file_for_a_published_month_is_restated(
             ).fetchall()
         )
         restated = con.execute(
-            "select reason from publications where period_label = '2025-03' and version = 2"
+            "select reason from publication_attempts where run_id = ? and period_label = '2025-03'",
+            [run.run_id],
         ).fetchone()
+        history = con.execute(
+            "select version, reason from publications where period_label = '2025-03' order by 1"
+        )
+        versions = history.fetchall()
     assert attempts["2025-03"] == "published v2"
     assert attempts["2025-Q1"] == "published v2"
     assert attempts["2025"] == "published v2"
     assert attempts["2025-06"] == "unchanged v1"
     assert restated[0].startswith("restatement") and "late data: sales_lines" in restated[0]
+    assert versions == [(1, "initial"), (2, "restatement")]  # the old version stays beside the new one
+
+
+def _monthly_job() -> dg.JobDefinition:
+    """The monthly job, reconstructable (execute_job re-executes a run from a job it can rebuild)."""
+    return build_definitions(Settings.from_env()).resolve_job_def(MONTHLY_JOB)
+
+
+def test_a_failed_run_is_re_executed_from_failure_without_redoing_what_succeeded(
+    warehouse_copy: Settings,
+) -> None:
+    instance = prepare_dagster_home(warehouse_copy)
+    # Publication cannot start while its work file is in the way (a directory): the run fails there.
+    blocker = warehouse_copy.data_dir / "published.duckdb.next"
+    blocker.mkdir()
+    (blocker / "in-the-way").write_text("x")
+    job = dg.reconstructable(_monthly_job)
+    with dg.execute_job(job, instance, tags={"dagster/partition": "2025-05"}, raise_on_error=False) as failed:
+        assert not failed.success
+        succeeded_before = {e.step_key for e in failed.all_events if e.is_step_success}
+        failed_steps = {e.step_key for e in failed.all_events if e.is_step_failure}
+    assert failed_steps == {"published__scorecard"}
+    assert "kpi_dbt_monthly_models" in succeeded_before
+
+    shutil.rmtree(blocker)
+    options = dg.ReexecutionOptions.from_failure(failed.run_id, instance)
+    # The UI's "Re-execute from failure" keeps the run's tags, its partition among them.
+    parent_tags = {"dagster/partition": instance.get_run_by_id(failed.run_id).tags["dagster/partition"]}
+    with dg.execute_job(
+        job, instance, reexecution_options=options, tags=parent_tags, raise_on_error=False
+    ) as retried:
+        assert retried.success
+        ran = {e.step_key for e in retried.all_events if e.is_step_start}
+    assert ran == {"published__scorecard"}  # dbt and the checks are not run again
