@@ -102,9 +102,11 @@ def run(
 ) -> None:
     """Run the pipeline through Dagster: load new landing files, compute, check and publish.
 
-    Without --from/--to every month is computed (a full run). With them, one Dagster run computes
-    those month partitions and publishes what changed: those months and the quarters and years
-    they complete. Exit 0 ok, 1 a period blocked or the run failed, 2 bad input or configuration.
+    Without --from/--to: every month (a full run).
+
+    With --from/--to: one run of those month partitions, publishing them and the quarters/years they complete.
+
+    Exit codes: 0 ok, 1 a period blocked or the run failed, 2 bad input or configuration.
     """
     from dagster_project.kpi_catalog import check_definitions
     from dagster_project.pipeline import PeriodError, month_window, run_pipeline
