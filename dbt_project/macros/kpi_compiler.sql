@@ -176,19 +176,9 @@
     {%- for kpi in kpis -%}{%- do kpi_needed_measures(kpi.name, none, needed) -%}{%- endfor -%}
     {%- set measure_names = needed | map(attribute='measure') | unique | list | sort -%}
     {%- set offsets = needed | map(attribute='offset') | reject('none') | unique | list | sort -%}
-    {#- A partitioned run (macros/partition_window.sql) reads only the facts of the years its months
-        are in, and of the earlier periods its offset metrics compare with. -#}
+    {#- A partitioned run (macros/partition_window.sql) reads, for each grain, only the facts of the
+        window's periods of that grain and of the earlier periods its offset metrics compare with. -#}
     {%- set window = kpi_month_window() -%}
-    {%- if window is not none -%}
-        {%- set facts_bounds = namespace(first=window.year_first, end=kpi_add_months(window.year_last, 12)) -%}
-        {%- for offset in offsets -%}
-            {%- set parts_of_offset = offset.split('_') -%}
-            {%- set shifted = kpi_shift_date(window.year_first, -1 * (parts_of_offset[1] | int), parts_of_offset[2]) -%}
-            {%- if shifted < facts_bounds.first -%}{%- set facts_bounds.first = shifted -%}{%- endif -%}
-        {%- endfor -%}
-        {%- set facts_from = facts_bounds.first -%}
-        {%- set facts_end = facts_bounds.end -%}
-    {%- endif -%}
     {#- group the measures by (semantic model, time expression): one aggregation query each -#}
     {%- set sources = {} -%}
     {%- for name in measure_names -%}
@@ -244,8 +234,7 @@ spine as (
     inner join closure on closure.org_unit_id = facts.{{ source.org_expr }}
     {%- endif %}
     {%- if window is not none %}
-    where facts.{{ source.time_expr }} >= {{ kpi_date_literal(facts_from) }}
-        and facts.{{ source.time_expr }} < {{ kpi_date_literal(facts_end) }}
+    where {{ kpi_fact_ranges(window, grain, offsets, 'facts.' ~ source.time_expr) }}
     {%- endif %}
     group by 1, 2, 3
     {% if not loop.last %}union all{% endif %}

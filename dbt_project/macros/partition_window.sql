@@ -67,6 +67,25 @@
     {{ return('(' ~ conditions | join(' or ') ~ ')') }}
 {%- endmacro -%}
 
+{#- The facts a grain's measures read in a window: `column` within that grain's periods of the window,
+    or within them shifted back by an offset (`off_<count>_<granularity>`, as the KPI compiler names them). -#}
+{%- macro kpi_fact_ranges(window, grain, offsets, column) -%}
+    {%- set bounds = {'month': [window.first, kpi_add_months(window.last, 1)],
+                      'quarter': [window.quarter_first, kpi_add_months(window.quarter_last, 3)],
+                      'year': [window.year_first, kpi_add_months(window.year_last, 12)]}[grain] -%}
+    {%- set ranges = [bounds] -%}
+    {%- for offset in offsets -%}
+        {%- set parts = offset.split('_') -%}
+        {%- do ranges.append([kpi_shift_date(bounds[0], -1 * (parts[1] | int), parts[2]),
+                              kpi_shift_date(bounds[1], -1 * (parts[1] | int), parts[2])]) -%}
+    {%- endfor -%}
+    {%- set conditions = [] -%}
+    {%- for pair in ranges -%}
+        {%- do conditions.append('(' ~ column ~ ' >= ' ~ kpi_date_literal(pair[0]) ~ ' and ' ~ column ~ ' < ' ~ kpi_date_literal(pair[1]) ~ ')') -%}
+    {%- endfor -%}
+    {{ return('(' ~ conditions | join(' or ') ~ ')') }}
+{%- endmacro -%}
+
 {#- The incremental strategy that replaces rows by key: delete+insert where the engine has it. -#}
 {%- macro kpi_incremental_strategy() -%}
     {{ return('merge' if target.type == 'spark' else 'delete+insert') }}
