@@ -1,6 +1,8 @@
 """`kpi`: the command line. A thin layer over the functions the Dagster assets run.
 
-Exit codes: 0 ok, 1 the run failed or was blocked, 2 bad input or configuration.
+Exit codes, the same for every command (README's command table):
+0 ok; 1 blocked (a period held back by the quality gate, or a failed run); 2 bad input or
+configuration (a bad environment variable, an unknown period, broken definitions, a bad option).
 """
 
 from __future__ import annotations
@@ -17,11 +19,19 @@ import typer
 from dotenv import load_dotenv
 from rich import box
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from dagster_project.lineage_cli import audit_app, lineage
 from dagster_project.report.command import report_command
-from dagster_project.settings import PROJECT_ROOT, Settings
+from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -53,18 +63,34 @@ DataDirOption = Annotated[
 
 
 def _settings(landing_dir: Path | None = None, data_dir: Path | None = None) -> Settings:
+    """The settings from the environment (and .env); a bad value exits with code 2, naming the variable."""
     load_dotenv(Path.cwd() / ".env", override=False)  # as `dagster dev` does; the environment wins
     if landing_dir is not None:
         os.environ["KPI_LANDING_DIR"] = str(landing_dir.expanduser().resolve())
     if data_dir is not None:
         os.environ["KPI_DATA_DIR"] = str(data_dir.expanduser().resolve())
-    return Settings.from_env()
+    try:
+        return Settings.from_env()
+    except SettingsError as error:
+        err_console.print(
+            f"✗ Configuration: {error}", style="red", markup=False, highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+_MONTHS_HELP = "month partition to compute and publish (YYYY-MM); the quarters and years the months belong to are recomputed too. Default: every month."
 
 
 @app.command()
 def run(
     landing_dir: LandingDirOption = None,
     data_dir: DataDirOption = None,
+    first_month: Annotated[
+        str | None, typer.Option("--from", metavar="YYYY-MM", help=f"First {_MONTHS_HELP}")
+    ] = None,
+    last_month: Annotated[
+        str | None, typer.Option("--to", metavar="YYYY-MM", help=f"Last {_MONTHS_HELP}")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Dagster's run log.")] = False,
     extract_only: Annotated[
         bool, typer.Option("--extract-only", help="Only load new landing files into the warehouse.")
@@ -78,9 +104,16 @@ def run(
         ),
     ] = None,
 ) -> None:
-    """Run the pipeline through Dagster on whatever the landing folder holds."""
+    """Run the pipeline through Dagster: load new landing files, compute, check and publish.
+
+    Without --from/--to: every month (a full run).
+
+    With --from/--to: one run of those month partitions, publishing them and the quarters/years they complete.
+
+    Exit codes: 0 ok, 1 a period blocked or the run failed, 2 bad input or configuration.
+    """
     from dagster_project.kpi_catalog import check_definitions
-    from dagster_project.pipeline import run_pipeline
+    from dagster_project.pipeline import PeriodError, month_window, run_pipeline
 
     settings = _settings(landing_dir, data_dir)
     if not settings.landing_dir.is_dir():
@@ -94,13 +127,24 @@ def run(
     if problems:  # a broken definition would fail deep inside dbt; say where it is instead
         _print_definition_problems(problems)
         raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        window = month_window(settings, first_month, last_month)
+    except (PeriodError, ValueError) as error:
+        err_console.print(
+            f"✗ --from/--to: {error}", style="red", markup=False, highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     started = time.monotonic()
-    with console.status("Running the pipeline through Dagster…"):
+    progress = RunProgress(console)
+    with progress:
         summary = run_pipeline(
             settings,
             log_level="DEBUG" if verbose else "CRITICAL",
             extract_only=extract_only,
             as_of=as_of.date() if as_of else None,
+            window=window,
+            on_start=progress.start_run,
+            on_event=progress.on_event,
         )
     elapsed = time.monotonic() - started
 
@@ -160,6 +204,66 @@ def run(
         "files already loaded are skipped."
     )
     raise typer.Exit(EXIT_BAD_INPUT if bad_input else EXIT_FAILED)
+
+
+class RunProgress:
+    """Progress bars of a run, driven by its Dagster events: extraction (one step per entity), the dbt
+    models and the checks (dbt tests and the quality gate)."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}", style="bold"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[current]}", style="dim"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=not console.is_terminal,  # in logs only the summary below matters
+        )
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> RunProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def start_run(self, plan) -> None:
+        months = (
+            "every month"
+            if plan.window is None
+            else (f"{plan.window.first:%Y-%m} … {plan.window.last:%Y-%m}")
+        )
+        self.progress.console.print(f"Dagster run {plan.run_id[:8]}: {months}")
+        for stage, total in (
+            ("extract", plan.extract_assets),
+            ("dbt", plan.dbt_assets),
+            ("checks", plan.checks),
+        ):
+            if total:
+                label = {"extract": "Extraction", "dbt": "dbt models", "checks": "Checks"}[stage]
+                self.tasks[stage] = self.progress.add_task(label, total=total, current="")
+
+    def on_event(self, event) -> None:
+        kind = event.event_type_value
+        if kind == "STEP_START" and event.step_key:
+            stage = "extract" if event.step_key.startswith("raw__") else "dbt"
+            if stage in self.tasks:
+                self.progress.update(self.tasks[stage], current=event.step_key)
+        elif kind == "ASSET_MATERIALIZATION":
+            key = event.asset_key
+            stage = "extract" if key.path[0] == "raw" else None if key.path[0] == "published" else "dbt"
+            if stage in self.tasks:
+                self.progress.update(self.tasks[stage], advance=1, current=key.to_user_string())
+        elif kind == "ASSET_CHECK_EVALUATION" and "checks" in self.tasks:
+            evaluation = event.event_specific_data
+            mark = "✓" if evaluation.passed else "✗"
+            self.progress.update(self.tasks["checks"], advance=1, current=f"{mark} {evaluation.check_name}")
+        elif kind == "RUN_SUCCESS":
+            for task in self.tasks.values():  # a month run builds fewer models than the whole graph
+                self.progress.update(task, completed=self.progress.tasks[task].total, current="")
 
 
 def _print_publications(summary) -> None:

@@ -7,7 +7,8 @@ run started here shows up in `dagster dev` like any other (same persistent DAGST
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,12 +17,15 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import yaml
+from dagster._core.utils import make_new_run_id
 from dagster._utils.error import SerializableErrorInfo
 
 from dagster_project.contract import load_contract
 from dagster_project.definitions import PIPELINE_JOB, build_definitions
 from dagster_project.defs.extract import raw_asset_key
-from dagster_project.defs.transform import prepare_dbt
+from dagster_project.defs.partitions import MonthWindow, month_key, parse_month, partition_range_tags
+from dagster_project.defs.publish import REASON_TAG
+from dagster_project.defs.transform import PARTITIONED_STEP, UNPARTITIONED_STEP, prepare_dbt
 from dagster_project.lineage.openlineage import emit_run_lineage
 from dagster_project.settings import Settings
 
@@ -77,6 +81,38 @@ class RunSummary:
         return next(e for e in self.entities if e.entity == name)
 
 
+class PeriodError(ValueError):
+    """A month range outside the month partitions (`kpi run` exits with code 2)."""
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run is going to do, for progress bars: its id and the number of assets per stage."""
+
+    run_id: str
+    extract_assets: int
+    dbt_assets: int
+    checks: int
+    window: MonthWindow | None  # None: every month
+
+
+def month_window(settings: Settings, first: str | None, last: str | None) -> MonthWindow | None:
+    """The months `kpi run --from/--to` asks for, checked against the partitions; None: every month.
+    One bound alone means that month to the last partition (--from) or from the first (--to)."""
+    if first is None and last is None:
+        return None
+    partitions = build_definitions(settings).resolve_job_def(PIPELINE_JOB).partitions_def
+    keys = partitions.get_partition_keys()
+    window = MonthWindow(parse_month(first or keys[0]), parse_month(last or keys[-1]))
+    for month in (window.first, window.last):
+        if month_key(month) not in keys:
+            raise PeriodError(
+                f"{month_key(month)} is not a month partition: months run from {keys[0]} (KPI_FIRST_MONTH) "
+                f"to {keys[-1]}, the last month that has ended"
+            )
+    return window
+
+
 def prepare_dagster_home(settings: Settings) -> dg.DagsterInstance:
     """A persistent Dagster instance under the data folder (or the user's DAGSTER_HOME)."""
     home = settings.dagster_home
@@ -88,36 +124,116 @@ def prepare_dagster_home(settings: Settings) -> dg.DagsterInstance:
 
 
 def run_pipeline(
-    settings: Settings, log_level: str = "WARNING", extract_only: bool = False, as_of: date | None = None
+    settings: Settings,
+    log_level: str = "WARNING",
+    extract_only: bool = False,
+    as_of: date | None = None,
+    window: MonthWindow | None = None,
+    on_start: Callable[[RunPlan], None] | None = None,
+    on_event: Callable[[dg.DagsterEvent], None] | None = None,
 ) -> RunSummary:
-    """Materialize the whole pipeline once, through Dagster, and return what it did.
+    """Materialize the pipeline once, through Dagster, and return what it did.
 
     `log_level` is for the console only; the run's full event log is kept in DAGSTER_HOME.
     `extract_only` materializes just the extract assets (load new landing files, nothing else).
     `as_of` makes only the periods ending by that date complete (and the target clock that date).
+    `window` runs those month partitions (and the quarters and years they belong to) in one run;
+    None runs every month partition, a full run. `on_start` receives the run's plan and `on_event`
+    every Dagster event of the run as it happens (for progress bars), from a helper thread.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with _environment(settings.environment()):  # dbt runs as a subprocess and reads them
         instance = prepare_dagster_home(settings)
         prepare_dbt()
-        job = build_definitions(settings).resolve_job_def(PIPELINE_JOB)
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            asset_selection=[raw_asset_key(name) for name in load_contract().entities]
-            if extract_only
-            else None,
-            run_config={
-                "loggers": {"console": {"config": {"log_level": log_level}}},
-                **({"ops": {"kpi_dbt_models": {"config": {"as_of": as_of.isoformat()}}}} if as_of else {}),
-            },
-        )
+        definitions = build_definitions(settings)
+        job = definitions.resolve_job_def(PIPELINE_JOB)
+        keys = job.partitions_def.get_partition_keys()
+        months = window or MonthWindow(parse_month(keys[0]), parse_month(keys[-1]))
+        tags = {} if extract_only else partition_range_tags(months)
+        if window is not None and not extract_only:
+            tags[REASON_TAG] = f"kpi run --from {month_key(window.first)} --to {month_key(window.last)}"
+        step_config = {"config": {"as_of": as_of.isoformat()}} if as_of else None
+        run_id = make_new_run_id()
+        if on_start is not None:
+            on_start(_plan(definitions, run_id, extract_only, window))
+        with _forward_events(instance, run_id, on_event):
+            result = job.execute_in_process(
+                instance=instance,
+                run_id=run_id,
+                raise_on_error=False,
+                tags=tags,
+                asset_selection=[raw_asset_key(name) for name in load_contract().entities]
+                if extract_only
+                else None,
+                run_config={
+                    "loggers": {"console": {"config": {"log_level": log_level}}},
+                    **(
+                        {"ops": {UNPARTITIONED_STEP: step_config, PARTITIONED_STEP: step_config}}
+                        if step_config and not extract_only
+                        else {}
+                    ),
+                },
+            )
         summary = _summarise(result, settings)
         try:
             emit_run_lineage(instance, result.run_id, settings.data_dir)
         except Exception as error:  # lineage must not hide the run's own outcome; say what went wrong
             summary.errors.append(f"OpenLineage events: {type(error).__name__}: {error}")
     return summary
+
+
+def _plan(
+    definitions: dg.Definitions, run_id: str, extract_only: bool, window: MonthWindow | None
+) -> RunPlan:
+    graph = definitions.resolve_asset_graph()
+    extract = [
+        key for key in graph.get_all_asset_keys() if key.path[0] == "raw" and graph.get(key).is_materializable
+    ]
+    dbt_keys = [
+        key
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).is_materializable and "dbt" in (graph.get(key).kinds or set())
+    ]
+    return RunPlan(
+        run_id=run_id,
+        extract_assets=len(extract),
+        dbt_assets=0 if extract_only else len(dbt_keys),
+        checks=0 if extract_only else len(list(graph.asset_check_keys)),
+        window=window,
+    )
+
+
+@contextmanager
+def _forward_events(
+    instance: dg.DagsterInstance, run_id: str, on_event: Callable[[dg.DagsterEvent], None] | None
+) -> Iterator[None]:
+    """Pass the run's Dagster events to `on_event` while it runs: a thread reads the event log."""
+    if on_event is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def forward() -> None:
+        cursor = None
+        while True:
+            finished = stop.is_set()  # read once more after the run ended, then stop
+            connection = instance.get_records_for_run(run_id, cursor=cursor)
+            cursor = connection.cursor
+            for record in connection.records:
+                if record.event_log_entry.dagster_event is not None:
+                    on_event(record.event_log_entry.dagster_event)
+            if finished and not connection.has_more:
+                return
+            if not connection.has_more:
+                stop.wait(0.25)
+
+    thread = threading.Thread(target=forward, name="kpi-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 @contextmanager

@@ -30,6 +30,17 @@ def disable_telemetry() -> None:
         os.environ.setdefault(name, value)
 
 
+class SettingsError(ValueError):
+    """A configuration variable has a value the pipeline cannot use (`kpi` exits with code 2)."""
+
+
+# Defaults of the operations settings (docs/operations.md).
+DEFAULT_FIRST_MONTH = "2024-01"  # the sample data's first month
+DEFAULT_PUBLISH_DAY = 3  # publish the month just closed on the 3rd of the next month
+DEFAULT_EXTRACT_CRON = "0 2 * * *"  # extraction daily at 02:00
+DEFAULT_SCHEDULE_TIMEZONE = "UTC"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the pipeline reads and writes. Build it with `Settings.from_env()`."""
@@ -39,17 +50,27 @@ class Settings:
     dagster_home: Path
     duckdb_memory_limit: str
     duckdb_threads: int | None
+    first_month: str = DEFAULT_FIRST_MONTH
+    publish_day: int = DEFAULT_PUBLISH_DAY
+    extract_cron: str = DEFAULT_EXTRACT_CRON
+    schedule_timezone: str = DEFAULT_SCHEDULE_TIMEZONE
 
     @classmethod
     def from_env(cls) -> Settings:
-        threads = _env("KPI_DUCKDB_THREADS")
+        """Raises SettingsError naming the variable when a value is unusable."""
+        threads = _int_env("KPI_DUCKDB_THREADS", None, minimum=1)
         data_dir = _path_from_env("KPI_DATA_DIR", PROJECT_ROOT / "data")
         return cls(
             landing_dir=_path_from_env("KPI_LANDING_DIR", PROJECT_ROOT / "data" / "landing"),
             data_dir=data_dir,
             dagster_home=_path_from_env("DAGSTER_HOME", data_dir / "dagster_home"),
             duckdb_memory_limit=_env("KPI_DUCKDB_MEMORY_LIMIT") or "4GB",
-            duckdb_threads=int(threads) if threads else None,
+            duckdb_threads=threads,
+            first_month=_month_env("KPI_FIRST_MONTH", DEFAULT_FIRST_MONTH),
+            # 1..28: every month has the day, so no month's publication is skipped.
+            publish_day=_int_env("KPI_PUBLISH_DAY", DEFAULT_PUBLISH_DAY, minimum=1, maximum=28),
+            extract_cron=_cron_env("KPI_EXTRACT_CRON", DEFAULT_EXTRACT_CRON),
+            schedule_timezone=_timezone_env("KPI_SCHEDULE_TIMEZONE", DEFAULT_SCHEDULE_TIMEZONE),
         )
 
     def environment(self) -> dict[str, str]:
@@ -73,6 +94,50 @@ class Settings:
 def _env(name: str) -> str | None:
     """A variable's value; set-but-empty counts as unset."""
     return os.environ.get(name, "").strip() or None
+
+
+def _int_env(name: str, default: int | None, minimum: int, maximum: int | None = None) -> int | None:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum or (maximum is not None and number > maximum):
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
+        raise SettingsError(f"{name}={value!r} is not a whole number {bounds}: fix or unset it")
+    return number
+
+
+def _month_env(name: str, default: str) -> str:
+    value = _env(name) or default
+    parts = value.split("-")
+    if len(parts) != 2 or len(parts[0]) != 4 or len(parts[1]) != 2 or not all(p.isdigit() for p in parts):
+        raise SettingsError(f"{name}={value!r} is not a month: write it as YYYY-MM, e.g. {default}")
+    if not 1 <= int(parts[1]) <= 12:
+        raise SettingsError(f"{name}={value!r} has no month {parts[1]}: write it as YYYY-MM, e.g. {default}")
+    return value
+
+
+def _cron_env(name: str, default: str) -> str:
+    from dagster._utils.schedules import is_valid_cron_string
+
+    value = _env(name) or default
+    if not is_valid_cron_string(value):
+        raise SettingsError(f"{name}={value!r} is not a cron expression, e.g. {default!r} (daily at 02:00)")
+    return value
+
+
+def _timezone_env(name: str, default: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    value = _env(name) or default
+    try:
+        ZoneInfo(value)
+    except (ValueError, KeyError, OSError):
+        raise SettingsError(f"{name}={value!r} is not a time zone name, e.g. UTC or Asia/Shanghai") from None
+    return value
 
 
 def _path_from_env(name: str, default: Path) -> Path:

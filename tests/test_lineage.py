@@ -215,17 +215,21 @@ def test_every_run_emits_openlineage_events_that_validate(pipeline: tuple[Path, 
     # dbt models are children of the dbt step, with their inputs and tests.
     kpi_values = by_job["kpi_pipeline.dbt.kpi.kpi_values"]
     assert [e["eventType"] for e in kpi_values] == ["START", "COMPLETE"]
-    assert kpi_values[0]["run"]["facets"]["parent"]["job"]["name"] == "kpi_pipeline.kpi_dbt_models"
+    assert kpi_values[0]["run"]["facets"]["parent"]["job"]["name"] == "kpi_pipeline.kpi_dbt_monthly_models"
+    staging = by_job["kpi_pipeline.dbt.staging.stg_sales_lines"]  # the unpartitioned dbt step's
+    assert staging[0]["run"]["facets"]["parent"]["job"]["name"] == "kpi_pipeline.kpi_dbt_models"
     assert "marts.fct_sales_lines" in {i["name"] for i in kpi_values[-1]["inputs"]}
-    dbt_step = by_job["kpi_pipeline.kpi_dbt_models"][-1]
     assertions = [
-        a for i in dbt_step["inputs"] for a in i["inputFacets"]["dataQualityAssertions"]["assertions"]
+        a
+        for step in ("kpi_pipeline.kpi_dbt_models", "kpi_pipeline.kpi_dbt_monthly_models")
+        for i in by_job[step][-1]["inputs"]
+        for a in i["inputFacets"]["dataQualityAssertions"]["assertions"]
     ]
     assert len(assertions) > 20 and all(a["success"] for a in assertions)
     # The gate: the checked table with the Great Expectations results as assertions.
     gate_inputs = [
         i for name, evs in by_job.items() if name.startswith("kpi_pipeline.") for i in evs[-1]["inputs"]
-        if "dataQualityAssertions" in i.get("inputFacets", {}) and name != "kpi_pipeline.kpi_dbt_models"
+        if "dataQualityAssertions" in i.get("inputFacets", {}) and "_dbt_" not in name
     ]  # fmt: skip
     assert {i["name"] for i in gate_inputs} >= {"kpi.kpi_values", "scorecard.scorecard"}
     # Publication: the staged scorecards → every published table, with its row count.

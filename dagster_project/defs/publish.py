@@ -18,7 +18,12 @@ PUBLISHED_KEY = dg.AssetKey(["published", "scorecard"])
 STAGED = [dg.AssetKey(["scorecard", "scorecard"]), dg.AssetKey(["scorecard", "scorecard_scores"])]
 
 
-def build_publish_asset() -> dg.AssetsDefinition:
+# A run tag whose value is appended to the reason of every publication attempt of the run (set by
+# the restatement sensor and `kpi run`), e.g. "late data: sales_lines batch 42".
+REASON_TAG = "kpi/reason"
+
+
+def build_publish_asset(partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetsDefinition:
     gated_assets = sorted({dg.AssetKey(list(spec.asset)) for spec in load_gate().checks}, key=str)
 
     @dg.asset(
@@ -33,6 +38,10 @@ def build_publish_asset() -> dg.AssetsDefinition:
             *gated_assets,
         ],
         pool=WAREHOUSE_POOL,
+        # Month partitions (defs/partitions.py): a month's run publishes what changed, e.g. that month
+        # and the quarter and year it completes; a backfill of a range is one run.
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitions_def else None,
         kinds={"duckdb", "parquet"},
         description="The published scorecards BI tools read: published.duckdb and Parquet copies, "
         "replaced atomically, one immutable version per period and change (docs/bi_tables.md).",
@@ -48,7 +57,7 @@ def build_publish_asset() -> dg.AssetsDefinition:
         data_dir = warehouse_path.parent
         report = publish_scorecards(
             warehouse_path, data_dir, gate, run_id=context.run_id, duckdb_config=warehouse.connection_config,
-            provenance=collect_provenance(context.run_id, data_dir),
+            reason_context=context.run.tags.get(REASON_TAG), provenance=collect_provenance(context.run_id, data_dir),
         )  # fmt: skip
         for period in report.blocked:
             context.log.warning(f"{period.period_label} ({period.period_grain}) blocked: {period.reason}")

@@ -2,10 +2,16 @@
 
 Sources `raw.<entity>` map to the extract assets' keys, so one run materializes extraction and dbt
 and the asset graph shows the whole lineage; dbt tests become asset checks.
+
+Two dbt steps: the models that do not depend on a month (staging, intermediate, seeds, dictionary)
+are unpartitioned; the facts and everything built on them (KPI values, scorecards, gate models)
+are partitioned by month (defs/partitions.py). A run of some months passes them to dbt as vars
+and the incremental models replace only those months; a run of every month rebuilds them.
 """
 
 import json
 import sys
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,6 +20,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project.defs.extract import WAREHOUSE_POOL
+from dagster_project.defs.partitions import dbt_window_vars, window_for_range
 from dagster_project.lineage.artifacts import archive_dbt_invocation
 from dagster_project.settings import DBT_PROJECT_DIR, KPI_DEFINITIONS_DIR, Settings
 
@@ -69,7 +76,14 @@ class KpiDbtTranslator(DagsterDbtTranslator):
         return dbt_resource_props["schema"]
 
 
-def build_dbt_assets() -> dg.AssetsDefinition:
+# The fact models and every model built on them: partitioned by month (dbt selection syntax).
+PARTITIONED_MODELS = "marts+"
+UNPARTITIONED_STEP = "kpi_dbt_models"
+PARTITIONED_STEP = "kpi_dbt_monthly_models"
+
+
+def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """The unpartitioned dbt step and the month-partitioned one (see the module docstring)."""
     project = kpi_dbt_project()
     if not project.manifest_path.exists():
         raise dg.DagsterInvariantViolationError(
@@ -82,18 +96,53 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         project=project,
         dagster_dbt_translator=KpiDbtTranslator(),
         pool=WAREHOUSE_POOL,
-        name="kpi_dbt_models",
+        name=UNPARTITIONED_STEP,
+        exclude=PARTITIONED_MODELS,
     )
     def kpi_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: KpiRunConfig):
-        args = ["build"]
-        if config.as_of:
-            args += ["--vars", json.dumps({"kpi_as_of": config.as_of})]
-        invocation = dbt.cli(args, context=context)
-        yield from invocation.stream()
-        # The audit trail keeps this invocation's manifest and run results by hash (docs/audit.md).
-        archive_dbt_invocation(invocation.target_path, context.run_id, Settings.from_env().data_dir)
+        yield from _build(dbt, ["build", *dbt_vars_args(config.as_of, {})], context)
 
-    return kpi_dbt_models
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=KpiDbtTranslator(),
+        pool=WAREHOUSE_POOL,
+        name=PARTITIONED_STEP,
+        select=PARTITIONED_MODELS,
+        partitions_def=partitions_def,
+        # A backfill of a range of months from the UI is one run, and so one dbt build.
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def kpi_dbt_monthly_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: KpiRunConfig):
+        window = window_for_range(context.partition_key_range, partitions_def)
+        if window is None:
+            context.log.info("Every month partition: the incremental models are rebuilt from scratch.")
+        else:
+            periods = ", ".join(f"{grain} {start.isoformat()}" for grain, start in window.periods())
+            context.log.info(f"Recomputing {periods}.")
+        args = ["build", *dbt_vars_args(config.as_of, dbt_window_vars(window))]
+        # A full run rebuilds the incremental models as tables: as fast as before, and schema changes apply.
+        yield from _build(dbt, [*args, "--full-refresh"] if window is None else args, context)
+
+    return [kpi_dbt_models, kpi_dbt_monthly_models]
+
+
+def _build(dbt: DbtCliResource, args: list[str], context: dg.AssetExecutionContext) -> Iterator[Any]:
+    """Run a dbt command, stream its events, then archive its manifest and run results by hash
+    for the audit trail (docs/audit.md)."""
+    invocation = dbt.cli(args, context=context)
+    yield from invocation.stream()
+    archive_dbt_invocation(
+        invocation.target_path, context.run_id, Settings.from_env().data_dir, context.op.name
+    )
+
+
+def dbt_vars_args(as_of: str | None, window_vars: dict[str, str | None]) -> list[str]:
+    """`--vars` for dbt: the as-of date and the month window, when set."""
+    variables = {name: value for name, value in window_vars.items() if value is not None}
+    if as_of:
+        variables["kpi_as_of"] = as_of
+    return ["--vars", json.dumps(variables, sort_keys=True)] if variables else []
 
 
 def build_dbt_resource() -> DbtCliResource:

@@ -64,9 +64,12 @@ class DbtInvocation:
     success: bool
     manifest_sha256: str
     run_results_sha256: str
+    step: str = ""  # the Dagster step that ran it
 
 
-def archive_dbt_invocation(target_path: Path, dagster_run_id: str, data_dir: Path) -> DbtInvocation:
+def archive_dbt_invocation(
+    target_path: Path, dagster_run_id: str, data_dir: Path, step: str = ""
+) -> DbtInvocation:
     """Archive manifest.json and run_results.json of a finished dbt invocation and record it."""
     target_path = Path(target_path)
     missing = [name for name in DBT_ARTIFACTS if not (target_path / name).exists()]
@@ -87,6 +90,7 @@ def archive_dbt_invocation(target_path: Path, dagster_run_id: str, data_dir: Pat
         ),
         manifest_sha256=hashes["manifest.json"],
         run_results_sha256=hashes["run_results.json"],
+        step=step,
     )
     record = _invocations_file(data_dir, dagster_run_id)
     record.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +99,11 @@ def archive_dbt_invocation(target_path: Path, dagster_run_id: str, data_dir: Pat
     tmp.write_text(json.dumps(recorded, indent=2), encoding="utf-8")
     os.replace(tmp, record)
     return invocation
+
+
+def dbt_invocations(data_dir: Path, dagster_run_id: str) -> list[DbtInvocation]:
+    """Every dbt invocation a run archived, in order."""
+    return [DbtInvocation(**record) for record in _read_records(_invocations_file(data_dir, dagster_run_id))]
 
 
 def latest_dbt_invocation(data_dir: Path, dagster_run_id: str | None = None) -> DbtInvocation | None:

@@ -43,7 +43,7 @@ from openlineage.client.facet_v2 import (
     schema_dataset,
 )
 
-from dagster_project.lineage.artifacts import latest_dbt_invocation, read_blob
+from dagster_project.lineage.artifacts import DbtInvocation, dbt_invocations, read_blob
 from dagster_project.publish import CONTRACT_TABLES, PUBLISHED_TABLES, published_path
 
 PRODUCER = "https://github.com/kpi-pipeline/kpi-pipeline"
@@ -111,6 +111,8 @@ class _RunEvents:
         self.warehouse_ns = f"duckdb://{self.warehouse}"
         self.published_ns = f"duckdb://{published_path(data_dir)}"
         self.logs = instance.all_logs(run.run_id)
+        # The dbt steps of the run, with the invocation each archived (lineage/artifacts.py).
+        self.dbt_steps = {i.step: i for i in dbt_invocations(data_dir, run.run_id) if i.step}
 
     # --- the whole run -------------------------------------------------------------------------
 
@@ -179,8 +181,8 @@ class _RunEvents:
                 inputs += [self._landing_file(batch) for batch in facts.batches.get(entity, [])]
                 rows = step.metadata[key].get("rows_loaded")
                 outputs.append(self._table(f"raw.{entity}", facts.columns.get(("raw", entity), []), rows))
-        elif step.key == "kpi_dbt_models":
-            children, inputs, outputs = self._dbt_events(run_id, job.name, facts)
+        elif step.key in self.dbt_steps:
+            children, inputs, outputs = self._dbt_events(self.dbt_steps[step.key], run_id, job.name, facts)
         elif ("published", "scorecard") in keys:
             inputs = [
                 self._input(
@@ -194,7 +196,7 @@ class _RunEvents:
                 self._published_table(table, facts.published_rows.get(table)) for table in PUBLISHED_TABLES
             ]
         # Gate checks (the dbt step's checks are its dbt tests, already assertions on its models).
-        for asset_key, check_name in step.checks if step.key != "kpi_dbt_models" else []:
+        for asset_key, check_name in step.checks if step.key not in self.dbt_steps else []:
             table = ".".join(asset_key.path)
             inputs.append(
                 self._input(
@@ -214,11 +216,8 @@ class _RunEvents:
         return [start, *children, end]
 
     def _dbt_events(
-        self, step_run_id: str, step_job: str, facts: _WarehouseFacts
+        self, invocation: DbtInvocation, step_run_id: str, step_job: str, facts: _WarehouseFacts
     ) -> tuple[list[RunEvent], list[InputDataset], list[OutputDataset]]:
-        invocation = latest_dbt_invocation(self.data_dir, self.run.run_id)
-        if invocation is None or invocation.dagster_run_id != self.run.run_id:
-            return [], [], []
         manifest = json.loads(read_blob(self.data_dir, invocation.manifest_sha256))
         results = json.loads(read_blob(self.data_dir, invocation.run_results_sha256))["results"]
         nodes = {**manifest["nodes"], **manifest["sources"]}

@@ -176,6 +176,9 @@
     {%- for kpi in kpis -%}{%- do kpi_needed_measures(kpi.name, none, needed) -%}{%- endfor -%}
     {%- set measure_names = needed | map(attribute='measure') | unique | list | sort -%}
     {%- set offsets = needed | map(attribute='offset') | reject('none') | unique | list | sort -%}
+    {#- A partitioned run (macros/partition_window.sql) reads, for each grain, only the facts of the
+        window's periods of that grain and of the earlier periods its offset metrics compare with. -#}
+    {%- set window = kpi_month_window() -%}
     {#- group the measures by (semantic model, time expression): one aggregation query each -#}
     {%- set sources = {} -%}
     {%- for name in measure_names -%}
@@ -197,6 +200,14 @@ with org_units as (
 
 periods as (
     select period_grain, period_start from {{ ref('int_periods') }}
+    {%- if window is not none %}
+    {#- the window's periods, and those the offset metrics read (e.g. the same period a year earlier) #}
+    where {{ kpi_periods_in_window(window, 'period_grain', 'period_start') }}
+    {%- for offset in offsets %}
+    {%- set parts_of_offset = offset.split('_') %}
+        or {{ kpi_periods_in_window(window, 'period_grain', 'period_start', [parts_of_offset[1] | int, parts_of_offset[2]]) }}
+    {%- endfor %}
+    {%- endif %}
 ),
 
 closure as (
@@ -221,6 +232,9 @@ spine as (
     from {{ source.model.node_relation.relation_name }} as facts
     {%- if source.org_expr %}
     inner join closure on closure.org_unit_id = facts.{{ source.org_expr }}
+    {%- endif %}
+    {%- if window is not none %}
+    where {{ kpi_fact_ranges(window, grain, offsets, 'facts.' ~ source.time_expr) }}
     {%- endif %}
     group by 1, 2, 3
     {% if not loop.last %}union all{% endif %}
@@ -297,6 +311,9 @@ select
         else 'ok'
     end as value_status
 from kpi_rows
+{%- if window is not none %}
+where {{ kpi_periods_in_window(window, 'period_grain', 'period_start') }}
+{%- endif %}
 {%- endif -%}
 {%- endmacro -%}
 

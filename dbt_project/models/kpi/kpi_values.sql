@@ -13,4 +13,13 @@
 -- depends_on: {{ ref('int_org_unit_closure') }}
 -- depends_on: {{ ref('int_periods') }}
 
+-- Incremental: a partitioned run (vars kpi_month_from/kpi_month_to) replaces the rows of its months
+-- and of the quarters and years they belong to; see macros/partition_window.sql.
+{{ config(
+    materialized='incremental',
+    incremental_strategy=kpi_incremental_strategy(),
+    unique_key=['kpi_id', 'period_grain', 'period_start', 'org_unit_id'],
+    on_schema_change='fail',
+) }}
+
 {{ compile_kpi_values() }}

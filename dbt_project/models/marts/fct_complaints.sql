@@ -1,4 +1,10 @@
 -- One row per current complaint, in the period it was opened.
+{{ config(
+    materialized='incremental',
+    incremental_strategy=kpi_incremental_strategy(),
+    unique_key='complaint_id',
+    on_schema_change='append_new_columns',
+) }}
 with complaints as (
     select * from {{ ref('stg_complaints') }}
 ),
@@ -16,6 +22,9 @@ final as (
         ) as resolved_within_48h,
         load_batch_id
     from complaints
+    {% if is_incremental() %}
+    where {{ kpi_in_month_window('opened_at') }}
+    {% endif %}
 )
 
 select * from final

@@ -1,4 +1,10 @@
 -- One row per current inventory snapshot (unit, product, date) with its value at cost.
+{{ config(
+    materialized='incremental',
+    incremental_strategy=kpi_incremental_strategy(),
+    unique_key=['snapshot_date', 'org_unit_id', 'sku'],
+    on_schema_change='append_new_columns',
+) }}
 with snapshots as (
     select * from {{ ref('stg_inventory_snapshots') }}
 ),
@@ -13,6 +19,9 @@ final as (
         on_hand_qty = 0 as is_stockout,
         load_batch_id
     from snapshots
+    {% if is_incremental() %}
+    where {{ kpi_in_month_window('snapshot_date') }}
+    {% endif %}
 )
 
 select * from final

@@ -1,5 +1,11 @@
 -- One row per current return, attributed to the org unit of the original sales line and valued at
 -- the original line's unit cost; it counts in the period of its return_date.
+{{ config(
+    materialized='incremental',
+    incremental_strategy=kpi_incremental_strategy(),
+    unique_key='return_id',
+    on_schema_change='append_new_columns',
+) }}
 with returns as (
     select * from {{ ref('stg_returns') }}
 ),
@@ -21,6 +27,9 @@ final as (
         returns.load_batch_id
     from returns
     inner join lines on lines.order_id = returns.order_id and lines.line_no = returns.line_no
+    {% if is_incremental() %}
+    where {{ kpi_in_month_window('returns.return_date') }}
+    {% endif %}
 )
 
 select * from final

@@ -1,4 +1,10 @@
 -- One row per current sales line, with the amounts the KPIs add up and the customer's history.
+{{ config(
+    materialized='incremental',
+    incremental_strategy=kpi_incremental_strategy(),
+    unique_key=['order_id', 'line_no'],
+    on_schema_change='append_new_columns',
+) }}
 with lines as (
     select * from {{ ref('stg_sales_lines') }}
 ),
@@ -28,6 +34,9 @@ final as (
         {%- endfor %}
     from lines
     left join first_orders on first_orders.customer_id = lines.customer_id
+    {% if is_incremental() %}
+    where {{ kpi_in_month_window('lines.order_date') }}
+    {% endif %}
 )
 
 select * from final

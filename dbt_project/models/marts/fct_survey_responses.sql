@@ -1,4 +1,10 @@
 -- One row per current survey response, classified for NPS and CSAT.
+{{ config(
+    materialized='incremental',
+    incremental_strategy=kpi_incremental_strategy(),
+    unique_key='response_id',
+    on_schema_change='append_new_columns',
+) }}
 with responses as (
     select * from {{ ref('stg_survey_responses') }}
 ),
@@ -18,6 +24,9 @@ final as (
         coalesce(csat_score >= 4, false) as is_satisfied,
         load_batch_id
     from responses
+    {% if is_incremental() %}
+    where {{ kpi_in_month_window('response_date') }}
+    {% endif %}
 )
 
 select * from final

@@ -1,0 +1,92 @@
+{#-
+  The month window of a partitioned run. Dagster passes the run's months as vars `kpi_month_from`
+  and `kpi_month_to` (first days of the first and last month, YYYY-MM-DD; dagster_project/defs/
+  partitions.py). Incremental models then replace only the rows of those months (facts) or of those
+  months and the quarters and years they belong to (kpi_values). Without the vars, or when a model
+  is built from scratch, every month is computed.
+-#}
+
+{#- {first, last, end (first day after the window), quarter_first, quarter_last, year_first, year_last} or none -#}
+{%- macro kpi_month_window() -%}
+    {%- set first = var('kpi_month_from', none) -%}
+    {%- set last = var('kpi_month_to', none) -%}
+    {%- if not is_incremental() or first is none or last is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set parse = modules.datetime.datetime.strptime -%}
+    {%- set first = parse(first | string, '%Y-%m-%d').date().replace(day=1) -%}
+    {%- set last = parse(last | string, '%Y-%m-%d').date().replace(day=1) -%}
+    {%- if first > last -%}
+        {{ exceptions.raise_compiler_error("kpi_month_from (" ~ first ~ ") is after kpi_month_to (" ~ last ~ ")") }}
+    {%- endif -%}
+    {{ return({
+        'first': first, 'last': last, 'end': kpi_add_months(last, 1),
+        'quarter_first': first.replace(month=3 * ((first.month - 1) // 3) + 1),
+        'quarter_last': last.replace(month=3 * ((last.month - 1) // 3) + 1),
+        'year_first': first.replace(month=1), 'year_last': last.replace(month=1)}) }}
+{%- endmacro -%}
+
+{%- macro kpi_add_months(day, months) -%}
+    {%- set index = day.year * 12 + day.month - 1 + months -%}
+    {{ return(modules.datetime.date(index // 12, index % 12 + 1, 1)) }}
+{%- endmacro -%}
+
+{#- A date shifted by a MetricFlow offset window (count, granularity), in Jinja. -#}
+{%- macro kpi_shift_date(day, count, granularity) -%}
+    {%- if granularity == 'year' -%}{{ return(kpi_add_months(day, 12 * count)) }}
+    {%- elif granularity == 'quarter' -%}{{ return(kpi_add_months(day, 3 * count)) }}
+    {%- elif granularity == 'month' -%}{{ return(kpi_add_months(day, count)) }}
+    {%- elif granularity == 'week' -%}{{ return(day + modules.datetime.timedelta(days=7 * count)) }}
+    {%- else -%}{{ return(day + modules.datetime.timedelta(days=count)) }}
+    {%- endif -%}
+{%- endmacro -%}
+
+{%- macro kpi_date_literal(day) -%}
+    {{ return("cast('" ~ day.isoformat() ~ "' as date)") }}
+{%- endmacro -%}
+
+{#- Rows of the window's months: `column` (a date or timestamp) in [first, end). `1 = 1` without a window. -#}
+{%- macro kpi_in_month_window(column) -%}
+    {%- set window = kpi_month_window() -%}
+    {%- if window is none -%}{{ return('1 = 1') }}{%- endif -%}
+    {{ return(column ~ ' >= ' ~ kpi_date_literal(window.first) ~ ' and ' ~ column ~ ' < ' ~ kpi_date_literal(window.end)) }}
+{%- endmacro -%}
+
+{#- Periods (grain, start) the window recomputes; with `shift` (count, granularity) the periods that
+    many units earlier, whose measures an offset metric (growth vs last year) reads. -#}
+{%- macro kpi_periods_in_window(window, grain_column, start_column, shift=none) -%}
+    {%- set bounds = {'month': [window.first, window.last], 'quarter': [window.quarter_first, window.quarter_last],
+                      'year': [window.year_first, window.year_last]} -%}
+    {%- set conditions = [] -%}
+    {%- for grain, pair in bounds.items() -%}
+        {%- set low = kpi_shift_date(pair[0], -1 * shift[0], shift[1]) if shift else pair[0] -%}
+        {%- set high = kpi_shift_date(pair[1], -1 * shift[0], shift[1]) if shift else pair[1] -%}
+        {%- do conditions.append("(" ~ grain_column ~ " = '" ~ grain ~ "' and " ~ start_column ~ " between "
+                                 ~ kpi_date_literal(low) ~ " and " ~ kpi_date_literal(high) ~ ")") -%}
+    {%- endfor -%}
+    {{ return('(' ~ conditions | join(' or ') ~ ')') }}
+{%- endmacro -%}
+
+{#- The facts a grain's measures read in a window: `column` within that grain's periods of the window,
+    or within them shifted back by an offset (`off_<count>_<granularity>`, as the KPI compiler names them). -#}
+{%- macro kpi_fact_ranges(window, grain, offsets, column) -%}
+    {%- set bounds = {'month': [window.first, kpi_add_months(window.last, 1)],
+                      'quarter': [window.quarter_first, kpi_add_months(window.quarter_last, 3)],
+                      'year': [window.year_first, kpi_add_months(window.year_last, 12)]}[grain] -%}
+    {%- set ranges = [bounds] -%}
+    {%- for offset in offsets -%}
+        {%- set parts = offset.split('_') -%}
+        {%- do ranges.append([kpi_shift_date(bounds[0], -1 * (parts[1] | int), parts[2]),
+                              kpi_shift_date(bounds[1], -1 * (parts[1] | int), parts[2])]) -%}
+    {%- endfor -%}
+    {%- set conditions = [] -%}
+    {%- for pair in ranges -%}
+        {%- do conditions.append('(' ~ column ~ ' >= ' ~ kpi_date_literal(pair[0]) ~ ' and ' ~ column ~ ' < ' ~ kpi_date_literal(pair[1]) ~ ')') -%}
+    {%- endfor -%}
+    {{ return('(' ~ conditions | join(' or ') ~ ')') }}
+{%- endmacro -%}
+
+{#- The incremental strategy that replaces rows by key: delete+insert where the engine has it. -#}
+{%- macro kpi_incremental_strategy() -%}
+    {{ return('merge' if target.type == 'spark' else 'delete+insert') }}
+{%- endmacro -%}
