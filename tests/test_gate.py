@@ -43,8 +43,13 @@ CANARY = textwrap.dedent(
 
 
 def _canary(tmp_path: Path, mode: str) -> dict:
+    # A script file, not `python -c`: with pyspark installed (KPI_ENGINE=spark), importing GX under
+    # `-c` reaches pyspark.sql.connect, which takes a main module without a file for a doctest run
+    # and exits the process silently.
+    script = tmp_path / "canary.py"
+    script.write_text(CANARY, encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-c", CANARY, str(tmp_path / f"{mode}.duckdb"), mode],
+        [sys.executable, str(script), str(tmp_path / f"{mode}.duckdb"), mode],
         capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
