@@ -22,6 +22,7 @@ from dagster_project.contract import load_contract
 from dagster_project.definitions import PIPELINE_JOB, build_definitions
 from dagster_project.defs.extract import raw_asset_key
 from dagster_project.defs.transform import prepare_dbt
+from dagster_project.run_log_storage import relax_run_history_fsync
 from dagster_project.settings import Settings
 
 # Instance settings written to a new DAGSTER_HOME: no telemetry, and one op at a time in the
@@ -83,6 +84,7 @@ def prepare_dagster_home(settings: Settings) -> dg.DagsterInstance:
     config_file = home / "dagster.yaml"
     if not config_file.exists():
         config_file.write_text(yaml.safe_dump(DAGSTER_YAML, sort_keys=False), encoding="utf-8")
+    relax_run_history_fsync(home)
     return dg.DagsterInstance.from_config(str(home))
 
 
