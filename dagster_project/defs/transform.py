@@ -84,7 +84,9 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         name="kpi_dbt_models",
     )
     def kpi_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: KpiRunConfig):
-        args = ["build"]
+        # dbt unit tests pin the SQL logic; they run in `make test` (tests/test_scorecard.py), not
+        # in every production build, where they cost seconds and test no data.
+        args = ["build", "--exclude-resource-type", "unit_test"]
         if config.as_of:
             args += ["--vars", json.dumps({"kpi_as_of": config.as_of})]
         yield from dbt.cli(args, context=context).stream()
