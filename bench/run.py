@@ -201,9 +201,11 @@ def pipeline_environment(landing_dir: Path, data_dir: Path) -> dict[str, str]:
 
 
 def prepare_dbt_manifest(env: dict[str, str]) -> None:
-    """Parse the dbt project once before timing: the manifest is a build artifact of the project
-    (like the virtual environment), not work that every run repeats."""
-    code = "from dagster_project.defs.transform import prepare_dbt; prepare_dbt()"
+    """Parse the dbt project for this data folder before timing. dbt keys its partial-parse state
+    on the rendered profile, whose warehouse path contains KPI_DATA_DIR: `make run` on its usual
+    data folder finds that state current, but a run on a new folder re-parses the whole project
+    (~10 s). The benchmark measures the steady state of `make run`, not that one-off parse."""
+    code = "from dagster_project.defs.transform import prepare_dbt; prepare_dbt(force=True)"
     subprocess.run([str(VENV_BIN / "python"), "-c", code], env=env, cwd=REPO_ROOT, check=True)
 
 
