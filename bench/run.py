@@ -463,9 +463,12 @@ def bench_size(size: str, work_dir: Path) -> tuple[dict[str, object], Landing, P
     baseline = run_baseline_measured(landing.landing_dir, baseline_file, run_dir / "baseline.log")
     print(f"[{size}]   {baseline.wall_s:.1f} s wall, exit {baseline.exit_code}", flush=True)
 
-    agreement = None
-    if pipeline.exit_code == 0 and baseline.exit_code == 0:
+    agreement, agreement_error = None, None
+    try:  # also after `kpi run` exit 1 (periods held back by the gate): kpi.kpi_values is built
         agreement = compare_kpi_values(data_dir / "warehouse.duckdb", baseline_file)
+    except (duckdb.Error, OSError) as error:
+        agreement_error = f"no comparison: {type(error).__name__}: {error}"
+        print(f"[{size}]   {agreement_error}", flush=True)
     result = {
         "size": size,
         "sales_lines": landing.sales_lines,
@@ -474,6 +477,7 @@ def bench_size(size: str, work_dir: Path) -> tuple[dict[str, object], Landing, P
         "ratio_wall": pipeline.wall_s / baseline.wall_s if baseline.wall_s else None,
         "ratio_cpu": pipeline.cpu_s / baseline.cpu_s if baseline.cpu_s else None,
         "agreement": None if agreement is None else {**asdict(agreement), "agrees": agreement.agrees},
+        "agreement_error": agreement_error,
     }
     return result, landing, data_dir
 
@@ -571,12 +575,14 @@ def write_markdown(results: dict[str, object], path: Path) -> None:
         stages = p.get("stages_s") or dict.fromkeys(STAGES, float("nan"))
         other = p["wall_s"] - sum(stages.values())
         agreement = r["agreement"]
-        agrees = "n/a (a run failed)" if agreement is None else ("yes" if agreement["agrees"] else "**NO**")
+        agrees = (
+            "n/a (see agreement_error)" if agreement is None else ("yes" if agreement["agrees"] else "**NO**")
+        )
         lines.append(
             f"| {r['size']} | {r['sales_lines']:,} | {p['wall_s']:.1f} | {p['cpu_s']:.1f} | {p['peak_rss_bytes'] / gb:.2f} "
             + "".join(f"| {stages[s]:.1f} " for s in STAGES)
             + f"| {other:.1f} | {b['wall_s']:.1f} | {b['cpu_s']:.1f} | {b['peak_rss_bytes'] / gb:.2f} "
-            f"| {r['ratio_wall']:.2f} | {r['ratio_cpu']:.2f} | {agrees} |"
+            f"| {_number(r['ratio_wall'])} | {_number(r['ratio_cpu'])} | {agrees} |"
         )
     incremental = results.get("incremental")
     if incremental:
@@ -605,13 +611,17 @@ def write_markdown(results: dict[str, object], path: Path) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def print_ratios(results: dict[str, object]) -> None:
     print("\nsize  pipeline s  baseline s  ratio  CPU ratio  peak GB  agree")
     for r in results["sizes"]:
         agreement = r["agreement"]
         print(
             f"{r['size']:<5} {r['pipeline']['wall_s']:>10.1f} {r['baseline']['wall_s']:>11.1f} "
-            f"{r['ratio_wall']:>6.2f} {r['ratio_cpu']:>10.2f} {r['pipeline']['peak_rss_bytes'] / 1024**3:>8.2f}  "
+            f"{_number(r['ratio_wall']):>6} {_number(r['ratio_cpu']):>10} {r['pipeline']['peak_rss_bytes'] / 1024**3:>8.2f}  "
             f"{'n/a' if agreement is None else agreement['agrees']}"
         )
     if results.get("incremental"):
