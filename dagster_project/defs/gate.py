@@ -6,9 +6,7 @@ periods is reported at WARN severity with the periods it blocks, so that the oth
 publish and the publish asset leaves exactly those out (it reads audit.check_results).
 """
 
-import importlib
 import json
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,7 +39,6 @@ create table if not exists audit.check_results (
 
 def build_gate_checks(gate: Gate | None = None) -> list[dg.AssetChecksDefinition]:
     gate = gate or load_gate()
-    _import_great_expectations_in_background()
     return [_build_check(spec, gate) for spec in gate.checks]
 
 
@@ -68,20 +65,6 @@ def _build_check(spec: CheckSpec, gate: Gate) -> dg.AssetChecksDefinition:
         )
 
     return gate_check
-
-
-_gx_import_started = threading.Event()
-
-
-def _import_great_expectations_in_background() -> None:
-    """Great Expectations takes seconds to import; start that while extraction and dbt run (mostly
-    inside DuckDB and a subprocess), so the first check does not wait for it. Idempotent."""
-    if _gx_import_started.is_set():
-        return
-    _gx_import_started.set()
-    threading.Thread(
-        target=importlib.import_module, args=("great_expectations",), name="import-gx", daemon=True
-    ).start()
 
 
 def record_check_outcome(con: duckdb.DuckDBPyConnection, run_id: str, outcome: CheckOutcome) -> None:
