@@ -21,7 +21,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 
-.PHONY: run test install lint dev lock clean sample-data
+.PHONY: run test install lint dev lock clean sample-data bench
 
 run: $(STAMP)
 	@# Sample data only for the default landing folder: a user's own folder is never written to.
@@ -53,6 +53,12 @@ dev: $(STAMP)
 
 sample-data: $(STAMP)
 	$(KPI) sample-data
+
+# The benchmark (bench/README.md): pipeline vs a hand-written DuckDB script at S, M and L sales lines.
+# `make bench SIZES=S,M` for a quick run; results in bench/results.md and bench/results/*.json.
+SIZES ?= S,M,L
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --sizes $(SIZES)
 
 # Re-resolve the pinned dependency tree after editing pyproject.toml.
 lock: $(STAMP)

@@ -497,6 +497,8 @@ def _validate_and_write(
 ) -> dict[str, int]:
     typed = ", ".join(f"{_typed_expression(c)} as {c.name}__typed" for c in entity.columns)
     key_typed = ", ".join(f"{k}__typed" for k in entity.key)
+    key_expressions = ", ".join(f"{_typed_expression(entity.column(k))} as {k}__typed" for k in entity.key)
+    repeated_match = " and ".join(f"repeated.{k}__typed = typed.{k}__typed" for k in entity.key)
     sale_join = ""
     sale_columns = ""
     if entity.has_rule("return_matches_sale"):
@@ -512,11 +514,23 @@ def _validate_and_write(
         with typed as (
             select _incoming.*, {typed} from _incoming
         ),
+        -- Keys repeated within the file, found by aggregation rather than a window over every row
+        -- (a window sorts and copies the whole file; the repeated keys are usually none).
+        file_keys as (
+            select _source_row, {key_expressions} from _incoming
+        ),
+        repeated_keys as (
+            select {key_typed} from file_keys group by all having count(*) > 1
+        ),
+        repeated as (
+            select {key_typed}, count(*) as _key_count,
+                string_agg(cast(_source_row as varchar), ', ' order by _source_row) as _key_rows
+            from file_keys semi join repeated_keys using ({key_typed})
+            group by all
+        ),
         keyed as (
-            select typed.*,
-                count(*) over (partition by {key_typed}) as _key_count,
-                string_agg(cast(_source_row as varchar), ', ' order by _source_row) over (partition by {key_typed}) as _key_rows
-            from typed
+            select typed.*, coalesce(repeated._key_count, 1) as _key_count, repeated._key_rows
+            from typed left join repeated on {repeated_match}
         ),
         joined as (
             select t.*{sale_columns} from keyed as t {sale_join}

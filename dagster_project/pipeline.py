@@ -27,6 +27,7 @@ from dagster_project.defs.partitions import MonthWindow, month_key, parse_month,
 from dagster_project.defs.publish import REASON_TAG
 from dagster_project.defs.transform import PARTITIONED_STEP, UNPARTITIONED_STEP, prepare_dbt
 from dagster_project.lineage.openlineage import emit_run_lineage
+from dagster_project.run_log_storage import relax_run_history_fsync
 from dagster_project.settings import Settings
 
 # Instance settings written to a new DAGSTER_HOME: no telemetry, and one op at a time in the
@@ -120,6 +121,7 @@ def prepare_dagster_home(settings: Settings) -> dg.DagsterInstance:
     config_file = home / "dagster.yaml"
     if not config_file.exists():
         config_file.write_text(yaml.safe_dump(DAGSTER_YAML, sort_keys=False), encoding="utf-8")
+    relax_run_history_fsync(home)
     return dg.DagsterInstance.from_config(str(home))
 
 

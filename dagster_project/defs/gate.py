@@ -55,7 +55,7 @@ def _build_check(spec: CheckSpec, gate: Gate) -> dg.AssetChecksDefinition:
         metadata={"suite": f"expectations/suites/{spec.suite}.json", "query": spec.query},
     )
     def gate_check(context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource) -> dg.AssetCheckResult:
-        outcome = run_check(spec, Path(warehouse.database), gate)
+        outcome = run_check(spec, Path(warehouse.database), gate, warehouse.connection_config)
         with warehouse.get_connection() as con:
             record_check_outcome(con, context.run.run_id, outcome)
         return dg.AssetCheckResult(

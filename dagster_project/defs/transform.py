@@ -79,6 +79,9 @@ class KpiDbtTranslator(DagsterDbtTranslator):
 # The fact models and every model built on them: partitioned by month (dbt selection syntax).
 PARTITIONED_MODELS = "marts+"
 UNPARTITIONED_STEP = "kpi_dbt_models"
+# dbt unit tests pin the SQL logic; they run in `make test` (tests/test_scorecard.py), not in every
+# production build, where they cost seconds and test no data.
+DBT_BUILD = ("build", "--exclude-resource-type", "unit_test")
 PARTITIONED_STEP = "kpi_dbt_monthly_models"
 
 
@@ -100,7 +103,7 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         exclude=PARTITIONED_MODELS,
     )
     def kpi_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: KpiRunConfig):
-        yield from _build(dbt, ["build", *dbt_vars_args(config.as_of, {})], context)
+        yield from _build(dbt, [*DBT_BUILD, *dbt_vars_args(config.as_of, {})], context)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -120,7 +123,7 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         else:
             periods = ", ".join(f"{grain} {start.isoformat()}" for grain, start in window.periods())
             context.log.info(f"Recomputing {periods}.")
-        args = ["build", *dbt_vars_args(config.as_of, dbt_window_vars(window))]
+        args = [*DBT_BUILD, *dbt_vars_args(config.as_of, dbt_window_vars(window))]
         # A full run rebuilds the incremental models as tables: as fast as before, and schema changes apply.
         yield from _build(dbt, [*args, "--full-refresh"] if window is None else args, context)
 
