@@ -15,6 +15,10 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 KPI_DEFINITIONS_DIR = PROJECT_ROOT / "kpi_definitions"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 
+# The warehouse engines: DuckDB on one machine (the default), Spark when the data outgrows it
+# (docs/scale_out.md). The dbt target of profiles.yml has the engine's name.
+ENGINES = ("duckdb", "spark")
+
 # Environment variables that switch off usage statistics of dbt, Dagster and Great Expectations.
 _TELEMETRY_OFF = {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
@@ -39,6 +43,7 @@ class Settings:
     dagster_home: Path
     duckdb_memory_limit: str
     duckdb_threads: int | None
+    engine: str = "duckdb"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -50,6 +55,7 @@ class Settings:
             dagster_home=_path_from_env("DAGSTER_HOME", data_dir / "dagster_home"),
             duckdb_memory_limit=_env("KPI_DUCKDB_MEMORY_LIMIT") or "4GB",
             duckdb_threads=int(threads) if threads else None,
+            engine=engine_from_env(),
         )
 
     def environment(self) -> dict[str, str]:
@@ -59,6 +65,7 @@ class Settings:
             "KPI_DATA_DIR": str(self.data_dir),
             "KPI_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "DAGSTER_HOME": str(self.dagster_home),
+            "KPI_ENGINE": self.engine,
         }
 
     @property
@@ -68,6 +75,26 @@ class Settings:
     @property
     def duckdb_tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
+
+    @property
+    def spark_warehouse_dir(self) -> Path:
+        """Spark's tables, one Parquet folder each: <dir>/<schema>.db/<table>/ (engine spark)."""
+        return spark_warehouse_dir(self.data_dir)
+
+
+def spark_warehouse_dir(data_dir: Path) -> Path:
+    return data_dir / "spark-warehouse"
+
+
+def engine_from_env() -> str:
+    """KPI_ENGINE (duckdb when unset); anything else is an error that names the accepted values."""
+    engine = (_env("KPI_ENGINE") or "duckdb").lower()
+    if engine not in ENGINES:
+        raise ValueError(
+            f"KPI_ENGINE is {os.environ['KPI_ENGINE']!r}: it must be one of {', '.join(ENGINES)} "
+            "(unset means duckdb; spark needs Java 17, see docs/scale_out.md)."
+        )
+    return engine
 
 
 def _env(name: str) -> str | None:
