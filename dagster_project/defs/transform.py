@@ -14,7 +14,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project.defs.extract import WAREHOUSE_POOL
-from dagster_project.settings import DBT_PROJECT_DIR, KPI_DEFINITIONS_DIR
+from dagster_project.engines import after_dbt_build, before_dbt_build
+from dagster_project.settings import DBT_PROJECT_DIR, KPI_DEFINITIONS_DIR, Settings
 
 
 @cache
@@ -87,7 +88,10 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         args = ["build"]
         if config.as_of:
             args += ["--vars", json.dumps({"kpi_as_of": config.as_of})]
+        settings = Settings.from_env()
+        before_dbt_build(settings)  # engine spark: land the extracted sources as Parquet
         yield from dbt.cli(args, context=context).stream()
+        after_dbt_build(settings)  # engine spark: the staged tables, readable by the publish step
 
     return kpi_dbt_models
 

@@ -10,8 +10,9 @@ each registers the folders it reads, so no metastore service or file lock is sha
 - dbt builds every model with dbt-spark (profiles.yml target `spark`, the same settings as
   `spark_conf` below) into the same warehouse folder.
 - The gate validates the Spark tables through Great Expectations' Spark execution (gate_spark.py).
-- Publication: warehouse.duckdb gets views over the staged Parquet tables (scorecard, scores,
-  dictionary), so the DuckDB publish step writes the same published.duckdb and BI Parquet files.
+- Publication: warehouse.duckdb gets views over the Parquet tables dbt built (the staged scorecard,
+  scores and dictionary among them), so the DuckDB publish step writes the same published.duckdb
+  and BI Parquet files.
 """
 
 from __future__ import annotations
@@ -49,12 +50,14 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
 
 
+def java_available() -> bool:
+    java_home = os.environ.get("JAVA_HOME")
+    return bool(java_home and (Path(java_home) / "bin" / "java").exists()) or shutil.which("java") is not None
+
+
 def require_java() -> None:
     """Spark runs on a JVM: say what to install when there is none."""
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / "java").exists():
-        return
-    if shutil.which("java") is None:
+    if not java_available():
         raise RuntimeError(
             "KPI_ENGINE=spark needs Java 17 or later: install a JDK/JRE (e.g. `apt-get install "
             "openjdk-17-jre-headless`) or set JAVA_HOME, or run with KPI_ENGINE=duckdb."
@@ -125,25 +128,32 @@ def _replace_folder(con: duckdb.DuckDBPyConnection, query: str, target: Path) ->
 
 
 def expose_staged_tables_to_duckdb(settings: Settings) -> None:
-    """Views in warehouse.duckdb over the staged Parquet tables Spark built, under the names the
-    publish step reads (scorecard.scorecard, scorecard.scorecard_scores, kpi.kpi_dictionary)."""
+    """Views in warehouse.duckdb over every table dbt built in Spark, under the same names: the publish
+    step reads the staged ones (scorecard.scorecard, scorecard.scorecard_scores, kpi.kpi_dictionary),
+    and tools that query the warehouse (kpi_values, marts) find them where they are on DuckDB."""
+    built = {
+        (schema_dir.name.removesuffix(".db"), folder.name): folder
+        for schema_dir in sorted(settings.spark_warehouse_dir.glob("*.db"))
+        if schema_dir.name.removesuffix(".db") not in SOURCE_SCHEMAS
+        for folder in sorted(schema_dir.iterdir())
+        if folder.is_dir() and any(folder.glob("*.parquet"))
+    }
+    missing = [f"{s}.{t}" for s, tables in STAGED_TABLES.items() for t in tables if (s, t) not in built]
+    if missing:
+        raise FileNotFoundError(
+            f"{settings.spark_warehouse_dir} holds no Parquet files for {', '.join(missing)}: the Spark dbt "
+            "build did not write them; see the dbt step's log."
+        )
     with duckdb.connect(str(settings.warehouse_path), config=duckdb_config(settings)) as con:
-        for schema, tables in STAGED_TABLES.items():
+        for (schema, table), folder in built.items():
             con.execute(f"create schema if not exists {schema}")
-            for table in tables:
-                folder = table_dir(settings, schema, table)
-                if not any(folder.glob("*.parquet")):
-                    raise FileNotFoundError(
-                        f"{folder} holds no Parquet files: the Spark dbt build did not write {schema}.{table}; "
-                        "see the dbt step's log."
-                    )
-                existing = con.execute(
-                    "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
-                    [schema, table],
-                ).fetchone()
-                if existing and existing[0] != "VIEW":  # a table from an earlier DuckDB-engine run
-                    con.execute(f"drop table {schema}.{table}")
-                con.execute(
-                    f"create or replace view {schema}.{table} as "
-                    f"select * from read_parquet('{(folder / '*.parquet').as_posix()}')"
-                )
+            existing = con.execute(
+                "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+                [schema, table],
+            ).fetchone()
+            if existing and existing[0] != "VIEW":  # a table from an earlier DuckDB-engine run
+                con.execute(f"drop table {schema}.{table}")
+            con.execute(
+                f"create or replace view {schema}.{table} as "
+                f"select * from read_parquet('{(folder / '*.parquet').as_posix()}')"
+            )
