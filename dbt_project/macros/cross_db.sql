@@ -46,3 +46,14 @@
     (dispatch search order in dbt_project.yml). dbt-spark's type_string() gives `varchar`, which
     Spark 4 only accepts with a length. -#}
 {% macro spark__type_string() -%}string{%- endmacro %}
+
+{#- An input metric inside a derived metric's expression (KPI compiler). DuckDB divides decimals in
+    double precision; Spark keeps a decimal quotient with 6 decimal places, so there the inputs are
+    doubles before the expression combines them. -#}
+{% macro kpi_derived_input(sql) -%}
+    {{ return(adapter.dispatch('kpi_derived_input', 'kpi_pipeline')(sql)) }}
+{%- endmacro %}
+
+{% macro default__kpi_derived_input(sql) -%}({{ sql }}){%- endmacro %}
+
+{% macro spark__kpi_derived_input(sql) -%}cast(({{ sql }}) as {{ type_double() }}){%- endmacro %}
