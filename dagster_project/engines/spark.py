@@ -10,9 +10,9 @@ each registers the folders it reads, so no metastore service or file lock is sha
 - dbt builds every model with dbt-spark (profiles.yml target `spark`, the same settings as
   `spark_conf` below) into the same warehouse folder.
 - The gate validates the Spark tables through Great Expectations' Spark execution (gate_spark.py).
-- Publication: warehouse.duckdb gets views over the Parquet tables dbt built (the staged scorecard,
-  scores and dictionary among them), so the DuckDB publish step writes the same published.duckdb
-  and BI Parquet files.
+- Publication: warehouse.duckdb gets the staged scorecard, scores and dictionary as tables (and views
+  over the other Parquet tables dbt built), so the DuckDB publish step writes the same
+  published.duckdb and BI Parquet files.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": "false",  # as dbt-spark sets it, so both sessions compute alike
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
     }
 
 
@@ -128,9 +129,10 @@ def _replace_folder(con: duckdb.DuckDBPyConnection, query: str, target: Path) ->
 
 
 def expose_staged_tables_to_duckdb(settings: Settings) -> None:
-    """Views in warehouse.duckdb over every table dbt built in Spark, under the same names: the publish
-    step reads the staged ones (scorecard.scorecard, scorecard.scorecard_scores, kpi.kpi_dictionary),
-    and tools that query the warehouse (kpi_values, marts) find them where they are on DuckDB."""
+    """Every table dbt built in Spark, in warehouse.duckdb under the same name: the staged ones the
+    publish step reads (scorecard.scorecard, scorecard.scorecard_scores, kpi.kpi_dictionary) as
+    tables, the others (kpi_values, marts, …) as views over their Parquet folders, so tools that
+    query the warehouse find them where they are on DuckDB."""
     built = {
         (schema_dir.name.removesuffix(".db"), folder.name): folder
         for schema_dir in sorted(settings.spark_warehouse_dir.glob("*.db"))
@@ -151,9 +153,11 @@ def expose_staged_tables_to_duckdb(settings: Settings) -> None:
                 "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
                 [schema, table],
             ).fetchone()
-            if existing and existing[0] != "VIEW":  # a table from an earlier DuckDB-engine run
-                con.execute(f"drop table {schema}.{table}")
+            # The staged tables are copied (aggregates, small): the publish step requires tables.
+            kind = "table" if table in STAGED_TABLES.get(schema, ()) else "view"
+            if existing and existing[0] != ("VIEW" if kind == "view" else "BASE TABLE"):
+                con.execute(f"drop {'view' if existing[0] == 'VIEW' else 'table'} {schema}.{table}")
             con.execute(
-                f"create or replace view {schema}.{table} as "
+                f"create or replace {kind} {schema}.{table} as "
                 f"select * from read_parquet('{(folder / '*.parquet').as_posix()}')"
             )
