@@ -1,7 +1,7 @@
 """The pipeline on Spark (KPI_ENGINE=spark, a local session) publishes what the DuckDB run publishes.
 
 Slow (two JVMs start, dbt builds every model on Spark): marked `spark`, run it with
-`pytest -m spark`. Skipped only when there is no Java.
+`pytest -m spark`. Skipped only when there is no Java. The engine setting's unit test is fast.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from dagster_project.engines.spark import java_available
 from dagster_project.sample_data import generate_sample_data
 from dagster_project.settings import Settings, engine_from_env
 from tests.helpers import run_pipeline_on
-
-pytestmark = [pytest.mark.spark, pytest.mark.e2e]
 
 # The published tables and their key; every other column is compared (publication metadata aside).
 PUBLISHED_TABLES = {
@@ -45,6 +43,8 @@ def _same(a: object, b: object) -> bool:
     return a == b
 
 
+@pytest.mark.spark
+@pytest.mark.e2e
 @pytest.mark.skipif(
     not java_available(), reason="KPI_ENGINE=spark needs Java 17+ (java on PATH or JAVA_HOME)"
 )
