@@ -21,7 +21,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 
-.PHONY: run test install lint dev lock clean sample-data bench
+.PHONY: run test test-spark install lint dev lock clean sample-data bench
 
 run: $(STAMP)
 	@# Sample data only for the default landing folder: a user's own folder is never written to.
@@ -33,6 +33,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# Only the Spark end-to-end test (KPI_ENGINE=spark on a local session; needs Java 17+). `make test`
+# runs it too.
+test-spark: $(STAMP)
+	$(BIN)/pytest -m spark
 
 install: $(STAMP)
 

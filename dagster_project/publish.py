@@ -575,8 +575,11 @@ def _attach(
 
 
 def _require_table(con: duckdb.DuckDBPyConnection, schema: str, table: str, warehouse_path: Path) -> None:
+    # A table, or a view (engine spark exposes its Parquet tables to DuckDB as views).
     found = con.execute(
-        "select count(*) from duckdb_tables() where database_name = 'wh' and schema_name = ? and table_name = ?",
+        "select count(*) from (select schema_name, table_name, database_name from duckdb_tables() "
+        "union all select schema_name, view_name, database_name from duckdb_views()) "
+        "where database_name = 'wh' and schema_name = ? and table_name = ?",
         [schema, table],
     ).fetchone()
     if not found or not found[0]:

@@ -15,6 +15,10 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 KPI_DEFINITIONS_DIR = PROJECT_ROOT / "kpi_definitions"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 
+# The warehouse engines: DuckDB on one machine (the default), Spark when the data outgrows it
+# (docs/scale_out.md). The dbt target of profiles.yml has the engine's name.
+ENGINES = ("duckdb", "spark")
+
 # Environment variables that switch off usage statistics of dbt, Dagster and Great Expectations.
 _TELEMETRY_OFF = {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
@@ -54,6 +58,7 @@ class Settings:
     publish_day: int = DEFAULT_PUBLISH_DAY
     extract_cron: str = DEFAULT_EXTRACT_CRON
     schedule_timezone: str = DEFAULT_SCHEDULE_TIMEZONE
+    engine: str = "duckdb"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -71,6 +76,7 @@ class Settings:
             publish_day=_int_env("KPI_PUBLISH_DAY", DEFAULT_PUBLISH_DAY, minimum=1, maximum=28),
             extract_cron=_cron_env("KPI_EXTRACT_CRON", DEFAULT_EXTRACT_CRON),
             schedule_timezone=_timezone_env("KPI_SCHEDULE_TIMEZONE", DEFAULT_SCHEDULE_TIMEZONE),
+            engine=engine_from_env(),
         )
 
     def environment(self) -> dict[str, str]:
@@ -80,6 +86,7 @@ class Settings:
             "KPI_DATA_DIR": str(self.data_dir),
             "KPI_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "DAGSTER_HOME": str(self.dagster_home),
+            "KPI_ENGINE": self.engine,
         }
 
     @property
@@ -89,6 +96,26 @@ class Settings:
     @property
     def duckdb_tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
+
+    @property
+    def spark_warehouse_dir(self) -> Path:
+        """Spark's tables, one Parquet folder each: <dir>/<schema>.db/<table>/ (engine spark)."""
+        return spark_warehouse_dir(self.data_dir)
+
+
+def spark_warehouse_dir(data_dir: Path) -> Path:
+    return data_dir / "spark-warehouse"
+
+
+def engine_from_env() -> str:
+    """KPI_ENGINE (duckdb when unset); anything else is an error that names the accepted values."""
+    engine = (_env("KPI_ENGINE") or "duckdb").lower()
+    if engine not in ENGINES:
+        raise SettingsError(
+            f"KPI_ENGINE is {os.environ['KPI_ENGINE']!r}: it must be one of {', '.join(ENGINES)} "
+            "(unset means duckdb; spark needs Java 17, see docs/scale_out.md)."
+        )
+    return engine
 
 
 def _env(name: str) -> str | None:

@@ -15,7 +15,8 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.extract import WAREHOUSE_POOL
-from dagster_project.gate.runner import CheckOutcome, CheckSpec, Gate, load_gate, run_check
+from dagster_project.engines import run_gate_check
+from dagster_project.gate.runner import CheckOutcome, CheckSpec, Gate, load_gate
 
 CHECK_RESULTS_DDL = """
 create table if not exists audit.check_results (
@@ -55,7 +56,7 @@ def _build_check(spec: CheckSpec, gate: Gate) -> dg.AssetChecksDefinition:
         metadata={"suite": f"expectations/suites/{spec.suite}.json", "query": spec.query},
     )
     def gate_check(context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource) -> dg.AssetCheckResult:
-        outcome = run_check(spec, Path(warehouse.database), gate, warehouse.connection_config)
+        outcome = run_gate_check(spec, Path(warehouse.database), gate, warehouse.connection_config)
         with warehouse.get_connection() as con:
             record_check_outcome(con, context.run.run_id, outcome)
         return dg.AssetCheckResult(

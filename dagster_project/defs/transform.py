@@ -21,6 +21,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from dagster_project.defs.extract import WAREHOUSE_POOL
 from dagster_project.defs.partitions import dbt_window_vars, window_for_range
+from dagster_project.engines import after_dbt_build, before_dbt_build
 from dagster_project.lineage.artifacts import archive_dbt_invocation
 from dagster_project.settings import DBT_PROJECT_DIR, KPI_DEFINITIONS_DIR, Settings
 
@@ -125,19 +126,26 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
             context.log.info(f"Recomputing {periods}.")
         args = [*DBT_BUILD, *dbt_vars_args(config.as_of, dbt_window_vars(window))]
         # A full run rebuilds the incremental models as tables: as fast as before, and schema changes apply.
-        yield from _build(dbt, [*args, "--full-refresh"] if window is None else args, context)
+        yield from _build(
+            dbt, [*args, "--full-refresh"] if window is None else args, context, stages_scorecards=True
+        )
 
     return [kpi_dbt_models, kpi_dbt_monthly_models]
 
 
-def _build(dbt: DbtCliResource, args: list[str], context: dg.AssetExecutionContext) -> Iterator[Any]:
-    """Run a dbt command, stream its events, then archive its manifest and run results by hash
-    for the audit trail (docs/audit.md)."""
+def _build(
+    dbt: DbtCliResource, args: list[str], context: dg.AssetExecutionContext, stages_scorecards: bool = False
+) -> Iterator[Any]:
+    """Run a dbt command and stream its events; then archive its manifest and run results by hash for
+    the audit trail (docs/audit.md). On engine spark, land the extracted sources for dbt first and,
+    after the step that builds the staged scorecards, make them readable by the publish step."""
+    settings = Settings.from_env()
+    before_dbt_build(settings)
     invocation = dbt.cli(args, context=context)
     yield from invocation.stream()
-    archive_dbt_invocation(
-        invocation.target_path, context.run_id, Settings.from_env().data_dir, context.op.name
-    )
+    if stages_scorecards:
+        after_dbt_build(settings)
+    archive_dbt_invocation(invocation.target_path, context.run_id, settings.data_dir, context.op.name)
 
 
 def dbt_vars_args(as_of: str | None, window_vars: dict[str, str | None]) -> list[str]:

@@ -101,7 +101,7 @@
             {%- set input_alias = kpi_offset_key(input.offset_window) if input.offset_window else alias -%}
             {%- set placeholder = '__kpi_input_' ~ loop.index ~ '__' -%}
             {%- set sql.text = modules.re.sub('\\b' ~ (input.alias or input.name) ~ '\\b', placeholder, sql.text) -%}
-            {%- do replacements.append([placeholder, '(' ~ kpi_metric_sql(input.name, input_alias) ~ ')']) -%}
+            {%- do replacements.append([placeholder, kpi_derived_input(kpi_metric_sql(input.name, input_alias))]) -%}
         {%- endfor -%}
         {%- for placeholder, replacement in replacements -%}
             {%- set sql.text = sql.text | replace(placeholder, replacement) -%}

@@ -16,7 +16,7 @@
 -- Incremental: a partitioned run (vars kpi_month_from/kpi_month_to) replaces the rows of its months
 -- and of the quarters and years they belong to; see macros/partition_window.sql.
 {{ config(
-    materialized='incremental',
+    materialized=kpi_partitioned_materialization(),
     incremental_strategy=kpi_incremental_strategy(),
     unique_key=['kpi_id', 'period_grain', 'period_start', 'org_unit_id'],
     on_schema_change='fail',

@@ -1,6 +1,6 @@
 -- One row per current complaint, in the period it was opened.
 {{ config(
-    materialized='incremental',
+    materialized=kpi_partitioned_materialization(),
     incremental_strategy=kpi_incremental_strategy(),
     unique_key='complaint_id',
     on_schema_change='append_new_columns',

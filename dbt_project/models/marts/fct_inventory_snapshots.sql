@@ -1,6 +1,6 @@
 -- One row per current inventory snapshot (unit, product, date) with its value at cost.
 {{ config(
-    materialized='incremental',
+    materialized=kpi_partitioned_materialization(),
     incremental_strategy=kpi_incremental_strategy(),
     unique_key=['snapshot_date', 'org_unit_id', 'sku'],
     on_schema_change='append_new_columns',

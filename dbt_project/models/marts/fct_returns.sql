@@ -1,7 +1,7 @@
 -- One row per current return, attributed to the org unit of the original sales line and valued at
 -- the original line's unit cost; it counts in the period of its return_date.
 {{ config(
-    materialized='incremental',
+    materialized=kpi_partitioned_materialization(),
     incremental_strategy=kpi_incremental_strategy(),
     unique_key='return_id',
     on_schema_change='append_new_columns',

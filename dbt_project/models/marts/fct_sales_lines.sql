@@ -1,6 +1,6 @@
 -- One row per current sales line, with the amounts the KPIs add up and the customer's history.
 {{ config(
-    materialized='incremental',
+    materialized=kpi_partitioned_materialization(),
     incremental_strategy=kpi_incremental_strategy(),
     unique_key=['order_id', 'line_no'],
     on_schema_change='append_new_columns',

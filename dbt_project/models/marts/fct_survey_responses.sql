@@ -1,6 +1,6 @@
 -- One row per current survey response, classified for NPS and CSAT.
 {{ config(
-    materialized='incremental',
+    materialized=kpi_partitioned_materialization(),
     incremental_strategy=kpi_incremental_strategy(),
     unique_key='response_id',
     on_schema_change='append_new_columns',
