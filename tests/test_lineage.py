@@ -25,12 +25,13 @@ import pytest
 from typer.testing import CliRunner
 
 from dagster_project.cli import app
+from dagster_project.definitions import build_definitions
 from dagster_project.lineage.openlineage import emit_run_lineage, events_path
 from dagster_project.lineage.value import ValueKey, value_lineage
 from dagster_project.lineage.verify import verify_published
 from dagster_project.publish import published_path
 from dagster_project.sample_data import generate_sample_data
-from dagster_project.settings import DBT_PROJECT_DIR
+from dagster_project.settings import DBT_PROJECT_DIR, Settings
 from tests.helpers import run_pipeline_on, write_csv
 
 pytestmark = pytest.mark.e2e
@@ -302,3 +303,21 @@ def test_dbt_docs_show_metrics_semantic_models_models_and_sources_as_one_graph(
         "source.kpi_pipeline.raw.survey_responses",
     } <= reachable
     assert "source.kpi_pipeline.raw.sales_lines" not in reachable
+
+
+def test_the_dagster_asset_graph_runs_from_landing_files_to_the_published_scorecard() -> None:
+    graph = build_definitions(Settings.from_env()).resolve_asset_graph()
+    reached, frontier = set(), [dg.AssetKey(["landing", "survey_responses"])]
+    while frontier:
+        key = frontier.pop()
+        if key not in reached:
+            reached.add(key)
+            frontier.extend(graph.get(key).child_keys)
+    assert {
+        dg.AssetKey(["raw", "survey_responses"]),
+        dg.AssetKey(["marts", "fct_survey_responses"]),
+        dg.AssetKey(["kpi", "kpi_values"]),
+        dg.AssetKey(["lineage", "batch_contributions"]),
+        dg.AssetKey(["scorecard", "scorecard"]),
+        dg.AssetKey(["published", "scorecard"]),
+    } <= reached
