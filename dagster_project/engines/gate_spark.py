@@ -6,10 +6,8 @@ unexpected rows' index columns), and the outcome is read exactly as on DuckDB (g
 
 from __future__ import annotations
 
-import warnings
-
 from dagster_project.engines.spark import spark_session
-from dagster_project.gate.runner import CheckOutcome, CheckSpec, ExpectationOutcome, Gate, _outcome
+from dagster_project.gate.runner import CheckOutcome, CheckSpec, Gate, could_not_run, validate_batch
 from dagster_project.settings import Settings
 
 
@@ -17,7 +15,6 @@ def run_check_spark(spec: CheckSpec, settings: Settings, gate: Gate) -> CheckOut
     """Validate the check's rows with its suite, in Spark."""
     import great_expectations as gx
 
-    suite_json = gate.suites[spec.suite]
     try:
         spark = spark_session(settings)  # reused across checks: one JVM per process
         rows = spark.sql(spec.query)
@@ -27,24 +24,7 @@ def run_check_spark(spec: CheckSpec, settings: Settings, gate: Gate) -> CheckOut
         batch = asset.add_batch_definition_whole_dataframe("all rows").get_batch(
             batch_parameters={"dataframe": rows}
         )
-        suite = gx.ExpectationSuite(name=suite_json["name"], expectations=suite_json["expectations"])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = batch.validate(
-                suite,
-                expectation_parameters=gate.parameters,
-                result_format={
-                    "result_format": "COMPLETE",
-                    "unexpected_index_column_names": [*spec.period_columns, *spec.row_columns],
-                },
-            )
-        outcomes = [_outcome(spec, r) for r in result.results]
+        outcomes = validate_batch(spec, batch, gate)
     except Exception as error:  # fails closed, as on DuckDB: a check that cannot run blocks everything
-        outcomes = [
-            ExpectationOutcome(
-                check=spec.name, suite=spec.suite, expectation="(suite could not run)", severity="critical",
-                success=False, errored=True, observed_value=None, unexpected_count=None,
-                failing_periods=None, details=f"{type(error).__name__}: {error}",
-            )
-        ]  # fmt: skip
+        outcomes = could_not_run(spec, error)
     return CheckOutcome(spec=spec, expectations=outcomes)

@@ -129,7 +129,6 @@ def run_check(
     from dagster_project.gate.gx_duckdb import enable_duckdb_persisted_connection, release_database
 
     enable_duckdb_persisted_connection()
-    suite_json = gate.suites[spec.suite]
     context = gx.get_context(mode="ephemeral")
     datasource = context.data_sources.add_sql(
         name="warehouse",
@@ -139,38 +138,52 @@ def run_check(
     try:
         asset = datasource.add_query_asset(name=spec.name, query=spec.query)
         batch = asset.add_batch_definition_whole_table("all rows").get_batch()
-        suite = gx.ExpectationSuite(name=suite_json["name"], expectations=suite_json["expectations"])
-        complete_format = {
-            "result_format": "COMPLETE",
-            "unexpected_index_column_names": [*spec.period_columns, *spec.row_columns],
-        }
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = batch.validate(
-                suite, expectation_parameters=gate.parameters, result_format={"result_format": "BASIC"}
-            )
-            results = [
-                r
-                if r.success
-                else batch.validate(
-                    r.expectation_config.to_domain_obj(),
-                    expectation_parameters=gate.parameters,
-                    result_format=complete_format,
-                )
-                for r in result.results
-            ]
-        outcomes = [_outcome(spec, r) for r in results]
+        outcomes = validate_batch(spec, batch, gate)
     except Exception as error:  # the gate fails closed: a check that cannot run blocks everything
-        outcomes = [
-            ExpectationOutcome(
-                check=spec.name, suite=spec.suite, expectation="(suite could not run)", severity="critical",
-                success=False, errored=True, observed_value=None, unexpected_count=None,
-                failing_periods=None, details=f"{type(error).__name__}: {error}",
-            )
-        ]  # fmt: skip
+        outcomes = could_not_run(spec, error)
     finally:
         release_database(datasource)  # the next step opens the file for writing
     return CheckOutcome(spec=spec, expectations=outcomes)
+
+
+def validate_batch(spec: CheckSpec, batch: Any, gate: Gate) -> list[ExpectationOutcome]:
+    """Run the check's suite on a GX batch (any execution engine): BASIC first, then COMPLETE only for
+    the expectations that failed, so that a passing check fetches no rows."""
+    import great_expectations as gx
+
+    suite_json = gate.suites[spec.suite]
+    suite = gx.ExpectationSuite(name=suite_json["name"], expectations=suite_json["expectations"])
+    complete_format = {
+        "result_format": "COMPLETE",
+        "unexpected_index_column_names": [*spec.period_columns, *spec.row_columns],
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = batch.validate(
+            suite, expectation_parameters=gate.parameters, result_format={"result_format": "BASIC"}
+        )
+        results = [
+            r
+            if r.success
+            else batch.validate(
+                r.expectation_config.to_domain_obj(),
+                expectation_parameters=gate.parameters,
+                result_format=complete_format,
+            )
+            for r in result.results
+        ]
+    return [_outcome(spec, r) for r in results]
+
+
+def could_not_run(spec: CheckSpec, error: Exception) -> list[ExpectationOutcome]:
+    """A check that cannot run (bad query, engine error) is one errored critical outcome: it blocks."""
+    return [
+        ExpectationOutcome(
+            check=spec.name, suite=spec.suite, expectation="(suite could not run)", severity="critical",
+            success=False, errored=True, observed_value=None, unexpected_count=None,
+            failing_periods=None, details=f"{type(error).__name__}: {error}",
+        )
+    ]  # fmt: skip
 
 
 def _outcome(spec: CheckSpec, result: Any) -> ExpectationOutcome:
