@@ -145,6 +145,7 @@ def _verify_history(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> Non
             on c.period_grain = p.period_grain and c.period_start = p.period_start
             and c.publication_version = p.version
         where p.content_hash is distinct from c.content_hash
+          and p.record_hash is not null  -- versions published before the audit trail: not covered
         order by p.period_grain, p.period_start, p.version
         """
     ).fetchall()
