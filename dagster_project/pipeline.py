@@ -267,7 +267,9 @@ def _summarise(result: dg.ExecuteInProcessResult, settings: Settings) -> RunSumm
             materialization = event.step_materialization_data.materialization
             entity = by_key.get(tuple(materialization.asset_key.path))
             if entity is None:
-                summary.models_built.append(materialization.asset_key.to_user_string())
+                # A month-partitioned model materializes once per month of the run: count it once.
+                if (key := materialization.asset_key.to_user_string()) not in summary.models_built:
+                    summary.models_built.append(key)
                 continue
             values = {k: v.value for k, v in materialization.metadata.items()}
             entity.ran = True
