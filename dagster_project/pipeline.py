@@ -6,7 +6,6 @@ run started here shows up in `dagster dev` like any other (same persistent DAGST
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from dagster_project.defs.publish import REASON_TAG
 from dagster_project.defs.transform import PARTITIONED_STEP, UNPARTITIONED_STEP, prepare_dbt
 from dagster_project.lineage.openlineage import emit_run_lineage
 from dagster_project.run_log_storage import relax_run_history_fsync
-from dagster_project.settings import Settings
+from dagster_project.settings import Settings, environment_overrides
 
 # Instance settings written to a new DAGSTER_HOME: no telemetry, and one op at a time in the
 # warehouse pool across runs (DuckDB has one writer per file).
@@ -144,7 +143,7 @@ def run_pipeline(
     every Dagster event of the run as it happens (for progress bars), from a helper thread.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with _environment(settings.environment()):  # dbt runs as a subprocess and reads them
+    with environment_overrides(settings.environment()):  # dbt runs as a subprocess and reads them
         instance = prepare_dagster_home(settings)
         prepare_dbt()
         definitions = build_definitions(settings)
@@ -236,21 +235,6 @@ def _forward_events(
     finally:
         stop.set()
         thread.join(timeout=10)
-
-
-@contextmanager
-def _environment(variables: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration of a run, then restore the previous values."""
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _summarise(result: dg.ExecuteInProcessResult, settings: Settings) -> RunSummary:

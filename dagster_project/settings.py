@@ -6,6 +6,8 @@ Every path the pipeline writes to is derived here, so the CLI, Dagster and the t
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,3 +183,19 @@ def duckdb_config(settings: Settings) -> dict[str, object]:
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
     return config
+
+
+@contextmanager
+def environment_overrides(variables: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block (subprocesses such as dbt inherit
+    them), then restore the previous values."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -16,7 +16,7 @@ from dagster_project.definitions import build_definitions
 from dagster_project.defs.partitions import (
     MonthWindow,
     contiguous_windows,
-    dbt_window_vars,
+    dbt_window_env,
     monthly_partitions,
     parse_month,
     window_for_range,
@@ -50,15 +50,12 @@ def test_a_window_recomputes_its_months_and_the_quarters_and_years_they_belong_t
     assert MonthWindow.from_keys("2025-06", "2025-06").completed_periods() == [("quarter", date(2025, 4, 1))]
 
 
-def test_window_to_dbt_vars() -> None:
+def test_window_to_dbt_environment() -> None:
     window = MonthWindow.from_keys("2025-01", "2025-06")
-    assert dbt_window_vars(window) == {"kpi_month_from": "2025-01-01", "kpi_month_to": "2025-06-01"}
-    assert dbt_window_vars(None) == {"kpi_month_from": None, "kpi_month_to": None}
-    assert dbt_vars_args("2025-07-01", dbt_window_vars(window)) == [
-        "--vars",
-        '{"kpi_as_of": "2025-07-01", "kpi_month_from": "2025-01-01", "kpi_month_to": "2025-06-01"}',
-    ]
-    assert dbt_vars_args(None, dbt_window_vars(None)) == []
+    assert dbt_window_env(window) == {"KPI_MONTH_FROM": "2025-01-01", "KPI_MONTH_TO": "2025-06-01"}
+    assert dbt_window_env(None) == {"KPI_MONTH_FROM": "", "KPI_MONTH_TO": ""}
+    assert dbt_vars_args("2025-07-01") == ["--vars", '{"kpi_as_of": "2025-07-01"}']
+    assert dbt_vars_args(None) == []
 
 
 def test_a_range_over_every_partition_is_a_full_run() -> None:

@@ -2,7 +2,7 @@
 partition window into dbt vars (unit-tested in tests/test_operations.py).
 
 A run of months [first, last] recomputes those months and the quarters and years they touch, from
-the base measures (the KPI compiler reads `kpi_month_from` / `kpi_month_to`). A run over every
+the base measures (the KPI compiler reads KPI_MONTH_FROM / KPI_MONTH_TO). A run over every
 partition is a full run: no window, and the incremental dbt models are rebuilt from scratch.
 """
 
@@ -102,11 +102,12 @@ def window_for_range(
     return MonthWindow.from_keys(partition_range.start, partition_range.end)
 
 
-def dbt_window_vars(window: MonthWindow | None) -> dict[str, str | None]:
-    """The dbt vars of a window (see dbt_project/macros/partition_window.sql); None → every month."""
+def dbt_window_env(window: MonthWindow | None) -> dict[str, str]:
+    """The environment variables that pass a window to dbt (dbt_project/macros/partition_window.sql
+    says why not vars); empty values → every month."""
     if window is None:
-        return {"kpi_month_from": None, "kpi_month_to": None}
-    return {"kpi_month_from": window.first.isoformat(), "kpi_month_to": window.last.isoformat()}
+        return {"KPI_MONTH_FROM": "", "KPI_MONTH_TO": ""}
+    return {"KPI_MONTH_FROM": window.first.isoformat(), "KPI_MONTH_TO": window.last.isoformat()}
 
 
 def contiguous_windows(months: Iterable[date]) -> list[MonthWindow]:

@@ -5,13 +5,14 @@ and the asset graph shows the whole lineage; dbt tests become asset checks.
 
 Two dbt steps: the models that do not depend on a month (staging, intermediate, seeds, dictionary)
 are unpartitioned; the facts and everything built on them (KPI values, scorecards, gate models)
-are partitioned by month (defs/partitions.py). A run of some months passes them to dbt as vars
-and the incremental models replace only those months; a run of every month rebuilds them.
+are partitioned by month (defs/partitions.py). A run of some months passes them to dbt in
+environment variables and the incremental models replace only those months; a run of every month
+rebuilds them.
 """
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,10 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project.defs.extract import WAREHOUSE_POOL
-from dagster_project.defs.partitions import dbt_window_vars, window_for_range
+from dagster_project.defs.partitions import dbt_window_env, window_for_range
 from dagster_project.engines import after_dbt_build, before_dbt_build
 from dagster_project.lineage.artifacts import archive_dbt_invocation
-from dagster_project.settings import DBT_PROJECT_DIR, KPI_DEFINITIONS_DIR, Settings
+from dagster_project.settings import DBT_PROJECT_DIR, KPI_DEFINITIONS_DIR, Settings, environment_overrides
 
 
 @cache
@@ -104,7 +105,7 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         exclude=PARTITIONED_MODELS,
     )
     def kpi_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: KpiRunConfig):
-        yield from _build(dbt, [*DBT_BUILD, *dbt_vars_args(config.as_of, {})], context)
+        yield from _build(dbt, [*DBT_BUILD, *dbt_vars_args(config.as_of)], context)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -124,36 +125,43 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         else:
             periods = ", ".join(f"{grain} {start.isoformat()}" for grain, start in window.periods())
             context.log.info(f"Recomputing {periods}.")
-        args = [*DBT_BUILD, *dbt_vars_args(config.as_of, dbt_window_vars(window))]
+        args = [*DBT_BUILD, *dbt_vars_args(config.as_of)]
         # A full run rebuilds the incremental models as tables: as fast as before, and schema changes apply.
         yield from _build(
-            dbt, [*args, "--full-refresh"] if window is None else args, context, stages_scorecards=True
+            dbt,
+            [*args, "--full-refresh"] if window is None else args,
+            context,
+            stages_scorecards=True,
+            env=dbt_window_env(window),
         )
 
     return [kpi_dbt_models, kpi_dbt_monthly_models]
 
 
 def _build(
-    dbt: DbtCliResource, args: list[str], context: dg.AssetExecutionContext, stages_scorecards: bool = False
+    dbt: DbtCliResource,
+    args: list[str],
+    context: dg.AssetExecutionContext,
+    stages_scorecards: bool = False,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Any]:
-    """Run a dbt command and stream its events; then archive its manifest and run results by hash for
-    the audit trail (docs/audit.md). On engine spark, land the extracted sources for dbt first and,
-    after the step that builds the staged scorecards, make them readable by the publish step."""
+    """Run a dbt command (with `env` added to its environment) and stream its events; then archive
+    its manifest and run results by hash for the audit trail (docs/audit.md). On engine spark, land
+    the extracted sources for dbt first and, after the step that builds the staged scorecards, make
+    them readable by the publish step."""
     settings = Settings.from_env()
     before_dbt_build(settings)
-    invocation = dbt.cli(args, context=context)
+    with environment_overrides(env or {}):  # dagster-dbt starts dbt with a copy of os.environ
+        invocation = dbt.cli(args, context=context)
     yield from invocation.stream()
     if stages_scorecards:
         after_dbt_build(settings)
     archive_dbt_invocation(invocation.target_path, context.run_id, settings.data_dir, context.op.name)
 
 
-def dbt_vars_args(as_of: str | None, window_vars: dict[str, str | None]) -> list[str]:
-    """`--vars` for dbt: the as-of date and the month window, when set."""
-    variables = {name: value for name, value in window_vars.items() if value is not None}
-    if as_of:
-        variables["kpi_as_of"] = as_of
-    return ["--vars", json.dumps(variables, sort_keys=True)] if variables else []
+def dbt_vars_args(as_of: str | None) -> list[str]:
+    """`--vars` for dbt: the as-of date, when set."""
+    return ["--vars", json.dumps({"kpi_as_of": as_of})] if as_of else []
 
 
 def build_dbt_resource() -> DbtCliResource:

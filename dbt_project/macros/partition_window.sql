@@ -1,23 +1,26 @@
 {#-
-  The month window of a partitioned run. Dagster passes the run's months as vars `kpi_month_from`
-  and `kpi_month_to` (first days of the first and last month, YYYY-MM-DD; dagster_project/defs/
-  partitions.py). Incremental models then replace only the rows of those months (facts) or of those
-  months and the quarters and years they belong to (kpi_values). Without the vars, or when a model
-  is built from scratch, every month is computed.
+  The month window of a partitioned run. Dagster passes the run's months in the environment
+  variables KPI_MONTH_FROM and KPI_MONTH_TO (first days of the first and last month, YYYY-MM-DD;
+  dagster_project/defs/partitions.py). Incremental models then replace only the rows of those
+  months (facts) or of those months and the quarters and years they belong to (kpi_values). Without
+  them, or when a model is built from scratch, every month is computed.
+  Environment variables, not --vars: dbt re-parses the whole project (~6 s) whenever the vars
+  differ from the last parse's, so every month run would pay a full parse. The variables are read
+  only at execution (is_incremental() is false while parsing), so dbt never records them as
+  parse inputs and partial parsing stays valid.
 -#}
 
 {#- {first, last, end (first day after the window), quarter_first, quarter_last, year_first, year_last} or none -#}
 {%- macro kpi_month_window() -%}
-    {%- set first = var('kpi_month_from', none) -%}
-    {%- set last = var('kpi_month_to', none) -%}
-    {%- if not is_incremental() or first is none or last is none -%}
-        {{ return(none) }}
-    {%- endif -%}
+    {%- if not is_incremental() -%}{{ return(none) }}{%- endif -%}
+    {%- set first = env_var('KPI_MONTH_FROM', '') -%}
+    {%- set last = env_var('KPI_MONTH_TO', '') -%}
+    {%- if not first or not last -%}{{ return(none) }}{%- endif -%}
     {%- set parse = modules.datetime.datetime.strptime -%}
     {%- set first = parse(first | string, '%Y-%m-%d').date().replace(day=1) -%}
     {%- set last = parse(last | string, '%Y-%m-%d').date().replace(day=1) -%}
     {%- if first > last -%}
-        {{ exceptions.raise_compiler_error("kpi_month_from (" ~ first ~ ") is after kpi_month_to (" ~ last ~ ")") }}
+        {{ exceptions.raise_compiler_error("KPI_MONTH_FROM (" ~ first ~ ") is after KPI_MONTH_TO (" ~ last ~ ")") }}
     {%- endif -%}
     {{ return({
         'first': first, 'last': last, 'end': kpi_add_months(last, 1),

@@ -13,7 +13,7 @@
 -- depends_on: {{ ref('int_org_unit_closure') }}
 -- depends_on: {{ ref('int_periods') }}
 
--- Incremental: a partitioned run (vars kpi_month_from/kpi_month_to) replaces the rows of its months
+-- Incremental: a partitioned run (KPI_MONTH_FROM/KPI_MONTH_TO) replaces the rows of its months
 -- and of the quarters and years they belong to; see macros/partition_window.sql.
 {{ config(
     materialized=kpi_partitioned_materialization(),
