@@ -176,6 +176,7 @@
     {%- for kpi in kpis -%}{%- do kpi_needed_measures(kpi.name, none, needed) -%}{%- endfor -%}
     {%- set measure_names = needed | map(attribute='measure') | unique | list | sort -%}
     {%- set offsets = needed | map(attribute='offset') | reject('none') | unique | list | sort -%}
+    {%- set offset_measure_names = needed | selectattr('offset') | map(attribute='measure') | unique | list -%}
     {#- A partitioned run (macros/partition_window.sql) reads, for each grain, only the facts of the
         window's periods of that grain and of the earlier periods its offset metrics compare with. -#}
     {%- set window = kpi_month_window() -%}
@@ -220,24 +221,40 @@ spine as (
     cross join periods
 ),
 {% for key, source in sources.items() %}
+{#- In a window: the window's periods with every measure, then, when this model has measures an
+    offset metric reads, the earlier periods it compares with, with only those measures (a year's
+    growth needs last year's revenue, not last year's distinct customers). -#}
+{%- set parts = [('all', none)] if window is none else [('all', 'current')] -%}
+{%- if window is not none and source.measures | selectattr('name', 'in', offset_measure_names) | list -%}
+    {%- do parts.append(('offset', 'offset')) -%}
+{%- endif %}
 {{ key }} as (
     {%- for grain in ['month', 'quarter', 'year'] %}
+    {%- set grain_loop = loop %}
+    {%- for measures_kind, range_kind in parts %}
     select
         {% if source.org_expr %}closure.ancestor_org_unit_id{% else %}cast(null as {{ dbt.type_string() }}){% endif %} as org_unit_id,
         '{{ grain }}' as period_grain,
         cast({{ dbt.date_trunc(grain, 'facts.' ~ source.time_expr) }} as date) as period_start
         {%- for measure in source.measures %},
-        {{ kpi_aggregate_sql(measure, grain, index) }} as {{ measure.name }}
+        {% if measures_kind == 'all' or measure.name in offset_measure_names -%}
+        {{ kpi_aggregate_sql(measure, grain, index) }}
+        {%- else -%}
+        null
+        {%- endif %} as {{ measure.name }}
         {%- endfor %}
     from {{ source.model.node_relation.relation_name }} as facts
     {%- if source.org_expr %}
     inner join closure on closure.org_unit_id = facts.{{ source.org_expr }}
     {%- endif %}
-    {%- if window is not none %}
-    where {{ kpi_fact_ranges(window, grain, offsets, 'facts.' ~ source.time_expr) }}
+    {%- if range_kind == 'current' %}
+    where {{ kpi_fact_range(window, grain, 'facts.' ~ source.time_expr) }}
+    {%- elif range_kind == 'offset' %}
+    where {{ kpi_offset_fact_ranges(window, grain, offsets, 'facts.' ~ source.time_expr) }}
     {%- endif %}
     group by 1, 2, 3
-    {% if not loop.last %}union all{% endif %}
+    {% if not (grain_loop.last and loop.last) %}union all{% endif %}
+    {%- endfor %}
     {%- endfor %}
 ),
 {% endfor %}

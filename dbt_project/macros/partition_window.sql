@@ -70,23 +70,34 @@
     {{ return('(' ~ conditions | join(' or ') ~ ')') }}
 {%- endmacro -%}
 
-{#- The facts a grain's measures read in a window: `column` within that grain's periods of the window,
-    or within them shifted back by an offset (`off_<count>_<granularity>`, as the KPI compiler names them). -#}
-{%- macro kpi_fact_ranges(window, grain, offsets, column) -%}
-    {%- set bounds = {'month': [window.first, kpi_add_months(window.last, 1)],
-                      'quarter': [window.quarter_first, kpi_add_months(window.quarter_last, 3)],
-                      'year': [window.year_first, kpi_add_months(window.year_last, 12)]}[grain] -%}
-    {%- set ranges = [bounds] -%}
+{#- The facts of a grain's periods in a window: `column` in [first day, day after) of that grain's
+    periods of the window. -#}
+{%- macro kpi_fact_range(window, grain, column) -%}
+    {%- set bounds = kpi_grain_bounds(window, grain) -%}
+    {{ return('(' ~ column ~ ' >= ' ~ kpi_date_literal(bounds[0]) ~ ' and ' ~ column ~ ' < ' ~ kpi_date_literal(bounds[1]) ~ ')') }}
+{%- endmacro -%}
+
+{#- The facts the offset metrics of a grain compare with (`off_<count>_<granularity>`, as the KPI
+    compiler names them): the grain's window periods shifted back by each offset, minus the window's
+    own periods (kpi_fact_range), so that the two sets of rows, and the periods they group into, are
+    disjoint. -#}
+{%- macro kpi_offset_fact_ranges(window, grain, offsets, column) -%}
+    {%- set bounds = kpi_grain_bounds(window, grain) -%}
+    {%- set conditions = [] -%}
     {%- for offset in offsets -%}
         {%- set parts = offset.split('_') -%}
-        {%- do ranges.append([kpi_shift_date(bounds[0], -1 * (parts[1] | int), parts[2]),
-                              kpi_shift_date(bounds[1], -1 * (parts[1] | int), parts[2])]) -%}
+        {%- set low = kpi_shift_date(bounds[0], -1 * (parts[1] | int), parts[2]) -%}
+        {%- set high = kpi_shift_date(bounds[1], -1 * (parts[1] | int), parts[2]) -%}
+        {%- do conditions.append('(' ~ column ~ ' >= ' ~ kpi_date_literal(low) ~ ' and ' ~ column ~ ' < ' ~ kpi_date_literal(high) ~ ')') -%}
     {%- endfor -%}
-    {%- set conditions = [] -%}
-    {%- for pair in ranges -%}
-        {%- do conditions.append('(' ~ column ~ ' >= ' ~ kpi_date_literal(pair[0]) ~ ' and ' ~ column ~ ' < ' ~ kpi_date_literal(pair[1]) ~ ')') -%}
-    {%- endfor -%}
-    {{ return('(' ~ conditions | join(' or ') ~ ')') }}
+    {{ return('(' ~ conditions | join(' or ') ~ ') and not ' ~ kpi_fact_range(window, grain, column)) }}
+{%- endmacro -%}
+
+{#- [first day, day after the last] of a grain's periods in a window. -#}
+{%- macro kpi_grain_bounds(window, grain) -%}
+    {{ return({'month': [window.first, kpi_add_months(window.last, 1)],
+               'quarter': [window.quarter_first, kpi_add_months(window.quarter_last, 3)],
+               'year': [window.year_first, kpi_add_months(window.year_last, 12)]}[grain]) }}
 {%- endmacro -%}
 
 {#- How the month-partitioned models are materialized: incremental (delete+insert of the window's
