@@ -35,6 +35,8 @@ DAGSTER_YAML = {
     "telemetry": {"enabled": False},
     "concurrency": {"pools": {"default_limit": 1}},
 }
+# The storage block of dagster.yaml (run_log_storage.py): Dagster's SQLite layout in the home folder.
+STORAGE_MODULE, STORAGE_CLASS = "dagster_project.run_log_storage", "KpiSqliteStorage"
 
 
 @dataclass
@@ -118,9 +120,27 @@ def prepare_dagster_home(settings: Settings) -> dg.DagsterInstance:
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config_file = home / "dagster.yaml"
-    if not config_file.exists():
-        config_file.write_text(yaml.safe_dump(DAGSTER_YAML, sort_keys=False), encoding="utf-8")
-    relax_run_history_fsync(home)
+    wanted = {
+        **DAGSTER_YAML,
+        "storage": {
+            "custom": {
+                "module": STORAGE_MODULE,
+                "class": STORAGE_CLASS,
+                "config": {"base_dir": str(home.resolve())},
+            }
+        },
+    }
+    current = yaml.safe_load(config_file.read_text(encoding="utf-8")) if config_file.exists() else None
+    # Ours to (re)write: a missing file, an earlier version of ours (no storage block) and ours for a
+    # folder that has moved; a dagster.yaml of the user's own is left as it is.
+    storage = (current or {}).get("storage", {}).get("custom", {})
+    if (
+        current is None
+        or current == DAGSTER_YAML
+        or (storage.get("class") == STORAGE_CLASS and current != wanted)
+    ):
+        config_file.write_text(yaml.safe_dump(wanted, sort_keys=False), encoding="utf-8")
+    relax_run_history_fsync(home)  # also for a dagster.yaml of the user's own (SQLite files here)
     return dg.DagsterInstance.from_config(str(home))
 
 

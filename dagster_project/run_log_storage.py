@@ -1,22 +1,39 @@
-"""Dagster's run history in SQLite without an fsync per event.
+"""Dagster's run history in SQLite, fast enough to record a few hundred events per run.
 
-Dagster's SQLite storage opens a new connection for every event it records (NullPool) and commits
-it at SQLite's default `synchronous=FULL`: an fsync per commit and another on close. A pipeline
-run records a few hundred events (every dbt model and test is one), which cost ~20 s on a disk
-with 5 ms fsyncs, more than the work at small sizes (bench/README.md). With `synchronous=OFF`
-SQLite leaves flushing to the OS: a crash of the process loses nothing; only a crash of the
-machine itself could lose or damage the latest run records. The run history is operational
-metadata: the audit trail (load batches, check results, publications) is in DuckDB, untouched.
+Dagster's SQLite event log opens a new SQLAlchemy engine and connection for every event it records
+(NullPool), checks the schema again on another new engine for every asset-check event, and commits
+at SQLite's default `synchronous=FULL` (an fsync per commit). A pipeline run records about 500
+events (every dbt model and test, every check, planned and done): at ~80 ms each that was 25-40 s
+of a run, more than the work itself at small sizes and most of an incremental month's run
+(bench/README.md). `KpiSqliteStorage` is Dagster's own SQLite storage (same files, same layout,
+same schema) with two changes:
+
+- the event log keeps one engine per database file (the cross-run index and the latest runs')
+  and remembers which tables exist;
+- SQLite's `synchronous=OFF` for files in the Dagster home: SQLite leaves flushing to the OS, so
+  a crash of the process loses nothing; only a crash of the machine itself could lose or damage
+  the latest run records.
+
+The run history is operational metadata: the audit trail (load batches, check results,
+publications) is in DuckDB, untouched. `pipeline.DAGSTER_YAML` configures it, so `kpi run`,
+`kpi dev` and the daemon all use it.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
+from dagster._serdes import ConfigurableClassData
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
 
 _folders: set[str] = set()
 
@@ -34,3 +51,66 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     files = [row[2] for row in dbapi_connection.execute("pragma database_list").fetchall()]
     if any(path and path.startswith(tuple(_folders)) for path in files):
         dbapi_connection.execute("pragma synchronous = OFF")
+
+
+class KpiSqliteStorage(DagsterSqliteStorage):
+    """Dagster's SQLite storage under `base_dir` with the fast event log and no fsyncs (see above)."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
+        relax_run_history_fsync(Path(base_dir))
+        super().__init__(base_dir, inst_data)
+        self._event_log_storage = PooledSqliteEventLogStorage(_event_logs_directory(base_dir))
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Any
+    ) -> KpiSqliteStorage:
+        return cls.from_local(inst_data=inst_data, **config_value)
+
+
+class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+    """SqliteEventLogStorage with one engine (and pooled connection) per database file: the index
+    and the most recently used runs' files. Access stays serialised by the storage's own lock."""
+
+    OPEN_RUN_FILES = 4
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._existing_tables: set[str] = set()
+        super().__init__(base_dir, inst_data)
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock:
+            engine = self._engine(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def _engine(self, shard: str) -> Engine:
+        engine = self._engines.pop(shard, None) or create_engine(
+            self.conn_string_for_shard(shard),
+            # the pool may hand the connection to another thread (the run's event watcher); the
+            # storage lock makes sure only one uses it at a time
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+        )
+        self._engines[shard] = engine  # most recently used last
+        run_files = [name for name in self._engines if name != INDEX_SHARD_NAME]
+        for name in run_files[: max(0, len(run_files) - self.OPEN_RUN_FILES)]:
+            self._engines.pop(name).dispose()
+        return engine
+
+    def has_table(self, table_name: str) -> bool:
+        # Tables are only ever added (by migrations): a table once found stays.
+        if table_name not in self._existing_tables and super().has_table(table_name):
+            self._existing_tables.add(table_name)
+        return table_name in self._existing_tables
+
+    def dispose(self) -> None:
+        super().dispose()
+        with self._db_lock:
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()
