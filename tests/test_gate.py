@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -97,6 +99,62 @@ def test_a_failing_month_blocks_its_quarter_and_year_only(built_warehouse: Built
         ("quarter", date(2025, 1, 1)),
         ("year", date(2025, 1, 1)),
     }
+
+
+def test_staging_integrity_blocks_the_months_of_a_repeated_key_and_an_unknown_org_unit(
+    built_warehouse: BuiltWarehouse, tmp_path: Path
+) -> None:
+    """Plant a sales line delivered twice (2025-03) and one for an org unit that does not exist
+    (2025-05) in a copy of the warehouse, rebuild the gate's staging table with dbt, and run the
+    check: it blocks those two months (so their quarters and years), names the table, the repeated
+    key and the counts, and passes the untouched months."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    warehouse = data_dir / "warehouse.duckdb"
+    shutil.copyfile(built_warehouse.settings.warehouse_path, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        repeated_key = con.execute(
+            """select order_id, line_no from raw.sales_lines
+               where _superseded_by_batch_id is null and order_date >= date '2025-03-01' and order_date < date '2025-04-01'
+               order by order_id, line_no limit 1"""
+        ).fetchone()
+        con.execute(
+            "insert into raw.sales_lines select * from raw.sales_lines "
+            "where order_id = ? and line_no = ? and _superseded_by_batch_id is null",
+            list(repeated_key),
+        )
+        con.execute(
+            """insert into raw.sales_lines
+               select * replace ('ZZ-404' as org_unit_id, order_id || '-orphan' as order_id) from raw.sales_lines
+               where _superseded_by_batch_id is null and order_date >= date '2025-05-01' and order_date < date '2025-06-01'
+               limit 1"""
+        )
+    project_dir = PROJECT_ROOT / "dbt_project"
+    completed = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "run", "--select", "gate_staging_integrity",
+         "--target-path", str(tmp_path / "target"), "--quiet"],
+        cwd=project_dir, env=os.environ | {"KPI_DATA_DIR": str(data_dir), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"},
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+
+    gate = load_gate()
+    spec = next(c for c in gate.checks if c.name == "staging_integrity")
+    outcome = run_check(spec, warehouse, gate)
+    assert not outcome.passed and not outcome.blocks_everything
+    assert outcome.blocked_periods == {("month", date(2025, 3, 1)), ("month", date(2025, 5, 1))}
+    failed = {e.expectation: e for e in outcome.expectations if not e.success}
+    assert set(failed) == {
+        "expect_column_values_to_be_in_set(duplicate_keys)",
+        "expect_column_values_to_be_in_set(unknown_org_unit_rows)",
+    }
+    (duplicate,) = failed["expect_column_values_to_be_in_set(duplicate_keys)"].failing_rows_sample
+    assert duplicate["table_name"] == "stg_sales_lines" and duplicate["period_start"] == "2025-03-01"
+    assert duplicate["duplicate_keys"] == 1
+    assert duplicate["duplicate_key_example"] == f"{repeated_key[0]}#{repeated_key[1]}"
+    (orphan,) = failed["expect_column_values_to_be_in_set(unknown_org_unit_rows)"].failing_rows_sample
+    assert orphan["table_name"] == "stg_sales_lines" and orphan["period_start"] == "2025-05-01"
+    assert orphan["unknown_org_unit_rows"] == 1
 
 
 def test_sample_data_publishes_every_complete_period(built_warehouse: BuiltWarehouse) -> None:
