@@ -306,14 +306,21 @@ def run_pipeline_measured(
 # ----------------------------------------------------------------------------------------------
 
 
+def duckdb_memory_limit() -> str:
+    """The pipeline's DuckDB memory limit in this environment (KPI_DUCKDB_MEMORY_LIMIT or the default)."""
+    from dagster_project.settings import DEFAULT_DUCKDB_MEMORY_LIMIT
+
+    return os.environ.get("KPI_DUCKDB_MEMORY_LIMIT", "").strip() or DEFAULT_DUCKDB_MEMORY_LIMIT
+
+
 def run_baseline_script(landing_dir: Path, out_file: Path, temp_dir: Path) -> None:
     """Execute bench/baseline.sql in an in-memory DuckDB on the landing folder; write kpi_values.
 
-    Same DuckDB memory limit as the pipeline's (KPI_DUCKDB_MEMORY_LIMIT, default 4GB), so neither
-    is favoured by more buffer space."""
+    Same DuckDB memory limit as the pipeline's (KPI_DUCKDB_MEMORY_LIMIT, default
+    DEFAULT_DUCKDB_MEMORY_LIMIT), so neither is favoured by more buffer space."""
     temp_dir.mkdir(parents=True, exist_ok=True)
     config = {
-        "memory_limit": os.environ.get("KPI_DUCKDB_MEMORY_LIMIT", "").strip() or "4GB",
+        "memory_limit": duckdb_memory_limit(),
         "temp_directory": str(temp_dir),
     }
     script = BASELINE_SQL.read_text(encoding="utf-8")
@@ -442,7 +449,7 @@ def machine_description() -> dict[str, object]:
         "python": platform.python_version(),
         "versions": versions,
         "load_average_at_start": os.getloadavg(),
-        "duckdb_memory_limit": os.environ.get("KPI_DUCKDB_MEMORY_LIMIT", "").strip() or "4GB (default)",
+        "duckdb_memory_limit": duckdb_memory_limit(),
     }
 
 
