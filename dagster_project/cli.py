@@ -41,6 +41,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _read_dotenv() -> None:
+    # Every command reads .env from the current folder, as `dagster dev` does; the environment wins.
+    load_dotenv(Path.cwd() / ".env", override=False)
+
+
 contract_app = typer.Typer(help="The source data contract of the landing folder.", no_args_is_help=True)
 app.add_typer(contract_app, name="contract")
 app.command("lineage")(lineage)
@@ -63,8 +71,8 @@ DataDirOption = Annotated[
 
 
 def _settings(landing_dir: Path | None = None, data_dir: Path | None = None) -> Settings:
-    """The settings from the environment (and .env); a bad value exits with code 2, naming the variable."""
-    load_dotenv(Path.cwd() / ".env", override=False)  # as `dagster dev` does; the environment wins
+    """The settings from the environment (and .env, read by `_read_dotenv`); a bad value exits with
+    code 2, naming the variable."""
     if landing_dir is not None:
         os.environ["KPI_LANDING_DIR"] = str(landing_dir.expanduser().resolve())
     if data_dir is not None:

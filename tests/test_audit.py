@@ -146,3 +146,22 @@ def test_kpi_audit_verify_exit_codes(store: Path) -> None:
     assert "publications publication_id=1 (month 2025-01-01, version 1)" in failed.output
     missing = runner.invoke(app, ["audit", "verify", "--data-dir", str(store.parent / "nowhere")])
     assert missing.exit_code == 2
+
+
+def test_kpi_audit_verify_reads_the_data_folder_from_dotenv(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like every kpi command: KPI_DATA_DIR from .env in the current folder; a bad value exits 2."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / ".env").write_text(f"KPI_DATA_DIR={store.parent}\n", encoding="utf-8")
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("KPI_DATA_DIR", raising=False)
+    ok = CliRunner().invoke(app, ["audit", "verify"])
+    assert ok.exit_code == 0, ok.output
+    assert "5 publication record(s)" in ok.output
+
+    monkeypatch.setenv("KPI_DUCKDB_THREADS", "many")
+    bad = CliRunner().invoke(app, ["audit", "verify"])
+    assert bad.exit_code == 2
+    assert "KPI_DUCKDB_THREADS" in bad.output
