@@ -7,10 +7,12 @@ configuration (a bad environment variable, an unknown period, broken definitions
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -144,7 +146,8 @@ def run(
         raise typer.Exit(EXIT_BAD_INPUT) from None
     started = time.monotonic()
     progress = RunProgress(console)
-    with progress:
+    output_log = settings.data_dir / "logs" / f"kpi-run-{datetime.now():%Y%m%dT%H%M%S}.log"
+    with progress, _other_output_to(None if verbose else output_log):
         summary = run_pipeline(
             settings,
             log_level="DEBUG" if verbose else "CRITICAL",
@@ -190,6 +193,8 @@ def run(
         "file: audit.load_batches."
     )
     console.print(f"Dagster runs: DAGSTER_HOME={summary.dagster_home} (open the UI with `make dev`)")
+    if not verbose and output_log.exists() and output_log.stat().st_size:
+        console.print(f"dbt's output: {output_log} (on the console with --verbose)")
     _print_publications(summary)
     if summary.success and not summary.blocked and not summary.checks_failed:
         console.print(f"[green]Done in {elapsed:.1f} s.[/green]")
@@ -212,6 +217,24 @@ def run(
         "files already loaded are skipped."
     )
     raise typer.Exit(EXIT_BAD_INPUT if bad_input else EXIT_FAILED)
+
+
+@contextlib.contextmanager
+def _other_output_to(log_file: Path | None) -> Iterator[None]:
+    """Send what other code prints during a run (dagster-dbt echoes every dbt log line, ~300 per
+    run) to `log_file`, while the console keeps drawing the progress bars and the summary where it
+    did; None: leave it on the console (--verbose)."""
+    if log_file is None:
+        yield
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    pinned = console.file  # the terminal, or the progress display's proxy for it
+    console.file = pinned
+    try:
+        with log_file.open("w", encoding="utf-8") as log, contextlib.redirect_stdout(log):
+            yield
+    finally:
+        console.file = None  # back to following sys.stdout
 
 
 class RunProgress:

@@ -195,6 +195,11 @@ def test_cli_run_and_exit_codes(settings: Settings, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "sales_lines" in result.output and str(settings.warehouse_path) in flat(result.output)
     assert ", 0 failed" in flat(result.output) and "tests passed" in flat(result.output)
+    # dbt's own log lines go to a file the summary names, not between the progress bars and it.
+    assert "Running with dbt" not in result.output
+    (dbt_log,) = (settings.data_dir / "logs").glob("kpi-run-*.log")
+    assert str(dbt_log) in flat(result.output)
+    assert "Running with dbt" in dbt_log.read_text(encoding="utf-8")
 
     missing = runner.invoke(app, ["run", "--landing-dir", str(tmp_path / "nowhere")])
     assert missing.exit_code == EXIT_BAD_INPUT

@@ -7,18 +7,23 @@ unexpected rows' index columns), and the outcome is read exactly as on DuckDB (g
 from __future__ import annotations
 
 from dagster_project.engines.spark import spark_session
-from dagster_project.gate.runner import CheckOutcome, CheckSpec, Gate, could_not_run, validate_batch
+from dagster_project.gate.runner import (
+    CheckOutcome,
+    CheckSpec,
+    Gate,
+    could_not_run,
+    ephemeral_gx_context,
+    validate_batch,
+)
 from dagster_project.settings import Settings
 
 
 def run_check_spark(spec: CheckSpec, settings: Settings, gate: Gate) -> CheckOutcome:
     """Validate the check's rows with its suite, in Spark."""
-    import great_expectations as gx
-
     try:
         spark = spark_session(settings)  # reused across checks: one JVM per process
         rows = spark.sql(spec.query)
-        context = gx.get_context(mode="ephemeral")
+        context = ephemeral_gx_context()
         datasource = context.data_sources.add_spark(name="warehouse")
         asset = datasource.add_dataframe_asset(name=spec.name)
         batch = asset.add_batch_definition_whole_dataframe("all rows").get_batch(
