@@ -17,7 +17,6 @@ from dagster_project.lineage.value import LineageError, ValueKey, value_lineage
 from dagster_project.lineage.verify import verify_published
 from dagster_project.publish import published_path
 from dagster_project.report_cli import ReportError, format_value, parse_period
-from dagster_project.settings import Settings, SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 _WIDTH = None if sys.stdout.isatty() else 110
@@ -33,15 +32,10 @@ DataDirOption = Annotated[
 
 
 def _data_dir(data_dir: Path | None) -> Path:
-    if data_dir:
-        return data_dir.expanduser().resolve()
-    try:
-        return Settings.from_env().data_dir
-    except SettingsError as error:
-        err_console.print(
-            f"✗ Configuration: {error}", style="red", markup=False, highlight=False, soft_wrap=True
-        )
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    """--data-dir, else KPI_DATA_DIR (and .env) through the CLI's one settings helper (exit 2 on a bad value)."""
+    from dagster_project.cli import _settings  # here, not at the top: cli imports this module
+
+    return _settings(data_dir=data_dir).data_dir
 
 
 def lineage(
