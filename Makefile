@@ -21,7 +21,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 
-.PHONY: run test test-spark install lint dev lock clean sample-data bench
+.PHONY: run test test-fast test-spark install system-packages lint dev lock lock-bootstrap clean sample-data bench
 
 run: $(STAMP)
 	@# Sample data only for the default landing folder: a user's own folder is never written to.
@@ -30,9 +30,28 @@ run: $(STAMP)
 	@# The HTML scorecard report of the latest published month; its path is the last line printed.
 	@echo "Scorecard report:" && $(KPI) report
 
-test: $(STAMP)
+test: $(STAMP) system-packages
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+# The fast lane: unit tests, definition loading and dbt unit tests, no pipeline run (under two minutes).
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not e2e and not spark"
+
+# OS packages the tests need and pip cannot install: Chromium renders the HTML report in the browser
+# tests. Installed with apt-get when missing and we are root; otherwise the command says what to install.
+SYSTEM_PACKAGES := chromium chromium-driver
+system-packages:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing $(SYSTEM_PACKAGES) (apt-get)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null \
+	      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }; \
+	  else \
+	    echo "make test needs the OS packages $(SYSTEM_PACKAGES) (/usr/bin/chromium): install them, e.g. sudo apt-get install $(SYSTEM_PACKAGES)" >&2; exit 2; \
+	  fi; \
+	fi
 
 # Only the Spark end-to-end test (KPI_ENGINE=spark on a local session; needs Java 17+). `make test`
 # runs it too.
@@ -41,10 +60,10 @@ test-spark: $(STAMP)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-bootstrap.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-bootstrap.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	$(BIN)/uv pip check --python $(BIN)/python
 	@touch $(STAMP)
@@ -65,9 +84,15 @@ SIZES ?= S,M,L
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --sizes $(SIZES)
 
-# Re-resolve the pinned dependency tree after editing pyproject.toml.
+# Re-resolve the pinned dependency tree after editing pyproject.toml; every pin carries its hashes and
+# `make install` installs with --require-hashes, so a tampered or substituted package fails the install.
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 --universal -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 --universal --generate-hashes -o requirements.lock
+
+# The installer itself, pinned with hashes for every platform.
+lock-bootstrap: $(STAMP)
+	@echo "# The installer that installs requirements.lock, pinned with hashes (make lock-bootstrap re-resolves it)." > requirements-bootstrap.lock
+	echo "uv==$(UV_VERSION)" | $(BIN)/uv pip compile - --universal --generate-hashes --python-version 3.11 --no-header >> requirements-bootstrap.lock
 
 clean:
 	rm -rf $(VENV) data

@@ -4,9 +4,6 @@ colours, the drill-down, both languages, and no network request."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,17 +29,9 @@ STATUS_BACKGROUNDS = {
 
 @pytest.fixture(scope="session")
 def chromium() -> Path:
-    """/usr/bin/chromium, installed from the OS packages when missing and we may (root, apt-get)."""
-    if not CHROMIUM.exists() and os.geteuid() == 0 and shutil.which("apt-get"):
-        install = ["apt-get", "install", "-y", "chromium"]
-        if subprocess.run(install, capture_output=True, check=False).returncode != 0:
-            subprocess.run(["apt-get", "update"], capture_output=True, check=False)
-            subprocess.run(install, capture_output=True, check=False)
+    """/usr/bin/chromium, which `make test` installs from the OS packages (`make system-packages`)."""
     if not CHROMIUM.exists():
-        pytest.skip(
-            f"No browser: {CHROMIUM} is missing and could not be installed (needs root and apt-get); "
-            "install the OS package `chromium` to run the report's browser tests."
-        )
+        pytest.fail(f"No browser: {CHROMIUM} is missing; run `make system-packages` (OS packages chromium, chromium-driver).")
     return CHROMIUM
 
 
