@@ -14,7 +14,22 @@ from dagster_project.extract import EntityLoadResult, load_entity
 from dagster_project.pipeline import RunSummary
 from dagster_project.sample_data import SampleDataSummary, generate_sample_data
 from dagster_project.settings import Settings
+from tests import helpers
 from tests.helpers import ORG_UNITS, PRODUCTS, run_pipeline_on, write_csv
+
+# Fixtures that run the whole pipeline (or a whole Dagster job): a test using one is end-to-end.
+PIPELINE_FIXTURES = frozenset({"built_warehouse", "planted", "landing_and_data", "small", "pipeline", "sample_run"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a pipeline fixture e2e, so the fast lane's -m "not e2e" skips it."""
+    for item in items:
+        if PIPELINE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    helpers.PIPELINE_RUNS_ALLOWED = any(item.iter_markers("e2e")) or any(item.iter_markers("spark"))
 
 
 @pytest.fixture

@@ -49,8 +49,20 @@ def write_csv(path: Path, rows: list[dict[str, str]], header: list[str] | None =
     return path
 
 
+# Set by conftest.py for each test: whether it is marked e2e (or spark). A whole pipeline run belongs
+# to the end-to-end lane, so `make test-fast` (-m "not e2e") never runs one by accident.
+PIPELINE_RUNS_ALLOWED = True
+
+
+def require_e2e(what: str) -> None:
+    """Fail a test that runs `what` (a whole pipeline or job) without the e2e marker."""
+    if not PIPELINE_RUNS_ALLOWED:
+        pytest.fail(f"{what} in a test not marked e2e: add `pytest.mark.e2e` (or use a PIPELINE_FIXTURES fixture)")
+
+
 def run_pipeline_on(landing: Path, data: Path) -> tuple[Settings, RunSummary]:
     """Run the whole pipeline on a landing folder into a data folder, as `kpi run` does."""
+    require_e2e("run_pipeline_on")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KPI_LANDING_DIR", str(landing))
         patch.setenv("KPI_DATA_DIR", str(data))
