@@ -21,13 +21,17 @@ publications) is in DuckDB, untouched. `pipeline.DAGSTER_YAML` configures it, so
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from dagster import DagsterInstance, RunsFilter
+from dagster._core.storage.dagster_run import FINISHED_STATUSES
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
@@ -114,3 +118,35 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
+
+
+# Runs pruned per call at most: the first prune of a long history is spread over a few runs.
+PRUNE_BATCH = 200
+
+
+def prune_run_history(instance: DagsterInstance, days: int, now: datetime | None = None) -> int:
+    """Delete finished runs last updated more than `days` days ago (0: keep all), with their
+    events, their per-run SQLite file and their compute logs; returns how many were deleted.
+    The audit trail (load batches, check results, publications) is in DuckDB and stays; the
+    Dagster UI shows no history (nor partition status) older than that."""
+    if days <= 0:
+        return 0
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+    records = instance.get_run_records(
+        filters=RunsFilter(statuses=list(FINISHED_STATUSES), updated_before=cutoff), limit=PRUNE_BATCH
+    )
+    storage_dir = Path(instance.root_directory) / "storage" if instance.root_directory else None
+    for record in records:
+        run_id = record.dagster_run.run_id
+        instance.delete_run(run_id)
+        if storage_dir is not None:
+            _drop_run_files(storage_dir, run_id)
+    return len(records)
+
+
+def _drop_run_files(storage_dir: Path, run_id: str) -> None:
+    for suffix in (".db", ".db-wal", ".db-shm", ".db-journal"):
+        (storage_dir / f"{run_id}{suffix}").unlink(missing_ok=True)
+    compute_logs = storage_dir / run_id
+    if compute_logs.is_dir():
+        shutil.rmtree(compute_logs, ignore_errors=True)

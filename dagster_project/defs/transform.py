@@ -171,8 +171,10 @@ def build_dbt_resource() -> DbtCliResource:
 
 
 def _dbt_executable() -> str:
-    """The dbt installed beside this Python (works without the venv on PATH), else dbt on PATH."""
-    for folder in (Path(sys.executable).parent, Path(sys.prefix) / "bin"):
-        if (folder / "dbt").exists():
-            return str(folder / "dbt")
+    """`kpi-dbt` beside this Python (works without the venv on PATH): dbt, killed when the process
+    that started it dies (dagster_project/dbt_child.py); else dbt beside this Python or on PATH."""
+    for name in ("kpi-dbt", "dbt"):
+        for folder in (Path(sys.executable).parent, Path(sys.prefix) / "bin"):
+            if (folder / name).exists():
+                return str(folder / name)
     return "dbt"
