@@ -164,9 +164,14 @@ def run(
             )
     except RunInterrupted as stop:
         err_console.print(
-            f"✗ Stopped by {stop.signal_name}: Dagster run {stop.run_id} was canceled, dbt was killed and "
-            "the warehouse pool slot freed. The warehouse keeps its last commit (each file and each dbt "
-            "model is one transaction); run `kpi run` again to finish.",
+            f"✗ Stopped by {stop.signal_name}: "
+            + (
+                f"Dagster run {stop.run_id} was canceled, dbt was killed and the warehouse pool slot freed. "
+                "The warehouse keeps its last commit (each file and each dbt model is one transaction); "
+                "run `kpi run` again to finish."
+                if stop.started
+                else "before the run started (nothing was written)."
+            ),
             style="red",
             markup=False,
             highlight=False,

@@ -107,9 +107,9 @@ class RunInterrupted(Exception):
     canceled and its pool slot freed. `stopped` is False when the run's thread did not end in
     time (the caller then exits the process at once)."""
 
-    def __init__(self, run_id: str, signal_name: str, stopped: bool) -> None:
+    def __init__(self, run_id: str, signal_name: str, stopped: bool, started: bool = True) -> None:
         super().__init__(f"{signal_name}: run {run_id} stopped")
-        self.run_id, self.signal_name, self.stopped = run_id, signal_name, stopped
+        self.run_id, self.signal_name, self.stopped, self.started = run_id, signal_name, stopped, started
 
 
 @dataclass(frozen=True)
@@ -208,8 +208,11 @@ def run_pipeline(
         run_id = make_new_run_id()
         tags.update(owner_tags())  # who runs it: a later run can tell when this process died
         prune_run_history(instance, settings.run_history_days)
-        with _interrupts_raised():
-            recovered = wait_for_pool(instance, WAREHOUSE_POOL, settings.pool_wait_seconds, on_notice)
+        try:
+            with _interrupts_raised():
+                recovered = wait_for_pool(instance, WAREHOUSE_POOL, settings.pool_wait_seconds, on_notice)
+        except _Interrupt as interrupt:  # nothing started yet
+            raise RunInterrupted(run_id, interrupt.signal_name, stopped=True, started=False) from None
         for run in recovered:
             if on_notice is not None:
                 on_notice(f"Recovered Dagster run {run.run_id}: {run.reason}.")
