@@ -41,7 +41,7 @@ from dagster_project.run_recovery import (
     recover_dead_runs,
     wait_for_pool,
 )
-from dagster_project.settings import Settings, environment_overrides
+from dagster_project.settings import Settings, environment_overrides, private_files
 
 # Instance settings written to a new DAGSTER_HOME: no telemetry, and one op at a time in the
 # warehouse pool across runs (DuckDB has one writer per file).
@@ -193,8 +193,8 @@ def run_pipeline(
     freed; a slot held by a live run is waited for, at most `settings.pool_wait_seconds`
     (PoolBusyError). On the main thread, SIGINT and SIGTERM stop the run (RunInterrupted).
     """
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with environment_overrides(settings.environment()):  # dbt runs as a subprocess and reads them
+    # dbt runs as a subprocess and reads the environment; files and folders are the owner's only
+    with private_files(settings), environment_overrides(settings.environment()):
         instance = prepare_dagster_home(settings)
         prepare_dbt()
         definitions = build_definitions(settings)

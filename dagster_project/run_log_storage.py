@@ -112,6 +112,17 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             self._existing_tables.add(table_name)
         return table_name in self._existing_tables
 
+    def drop_run_file(self, run_id: str) -> None:
+        """Delete the SQLite file of a deleted run (Dagster empties it but leaves it)."""
+        with self._db_lock:
+            engine = self._engines.pop(run_id, None)
+            if engine is not None:
+                engine.dispose()
+            self._initialized_dbs.discard(run_id)
+            path = Path(self.path_for_shard(run_id))
+            for file in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+                file.unlink(missing_ok=True)
+
     def dispose(self) -> None:
         super().dispose()
         with self._db_lock:
@@ -135,18 +146,13 @@ def prune_run_history(instance: DagsterInstance, days: int, now: datetime | None
     records = instance.get_run_records(
         filters=RunsFilter(statuses=list(FINISHED_STATUSES), updated_before=cutoff), limit=PRUNE_BATCH
     )
-    storage_dir = Path(instance.root_directory) / "storage" if instance.root_directory else None
+    events = instance.event_log_storage
+    compute_logs = Path(instance.root_directory) / "storage" if instance.root_directory else None
     for record in records:
         run_id = record.dagster_run.run_id
         instance.delete_run(run_id)
-        if storage_dir is not None:
-            _drop_run_files(storage_dir, run_id)
+        if isinstance(events, PooledSqliteEventLogStorage):
+            events.drop_run_file(run_id)
+        if compute_logs is not None:
+            shutil.rmtree(compute_logs / run_id, ignore_errors=True)
     return len(records)
-
-
-def _drop_run_files(storage_dir: Path, run_id: str) -> None:
-    for suffix in (".db", ".db-wal", ".db-shm", ".db-journal"):
-        (storage_dir / f"{run_id}{suffix}").unlink(missing_ok=True)
-    compute_logs = storage_dir / run_id
-    if compute_logs.is_dir():
-        shutil.rmtree(compute_logs, ignore_errors=True)

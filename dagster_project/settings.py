@@ -233,6 +233,20 @@ def duckdb_config(settings: Settings) -> dict[str, object]:
 
 
 @contextmanager
+def private_files(settings: Settings) -> Iterator[None]:
+    """Create the data folder, give it the mode of KPI_UMASK (default 0700) and create files with
+    that umask (default 0600) for the duration of the block; the previous umask is restored."""
+    previous = os.umask(settings.umask)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.data_dir.stat().st_uid == os.getuid():
+            settings.data_dir.chmod(0o777 & ~settings.umask)
+        yield
+    finally:
+        os.umask(previous)
+
+
+@contextmanager
 def environment_overrides(variables: Mapping[str, str]) -> Iterator[None]:
     """Set environment variables for the duration of the block (subprocesses such as dbt inherit
     them), then restore the previous values."""

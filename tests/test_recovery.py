@@ -248,3 +248,127 @@ def test_after_sigterm_and_kill_9_mid_dbt_the_next_run_completes_and_verifies(tm
         [KPI, "audit", "verify"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+# Housekeeping (issue 13, lesser items): settings, spills, log names, run history, file modes, kpi dev.
+
+
+@pytest.mark.parametrize("value", ["lots", "2XB", "-1GB", "GB", "0MB"])
+def test_a_bad_duckdb_memory_limit_stops_kpi_with_exit_2_naming_it(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from dagster_project.cli import EXIT_BAD_INPUT, app
+
+    monkeypatch.setenv("KPI_DUCKDB_MEMORY_LIMIT", value)
+    monkeypatch.setenv("KPI_DATA_DIR", str(tmp_path / "data"))
+    result = CliRunner().invoke(app, ["run", "--landing-dir", str(tmp_path)])
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "KPI_DUCKDB_MEMORY_LIMIT" in result.output
+    assert not (tmp_path / "data").exists()  # stopped before anything was written
+
+
+@pytest.mark.parametrize("value", ["2GB", "512MiB", "1.5 GB", "100mb"])
+def test_usable_memory_limits_are_accepted(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KPI_DUCKDB_MEMORY_LIMIT", value)
+    assert Settings.from_env().duckdb_memory_limit == value
+
+
+def test_dbt_spills_in_the_data_folders_tmp_like_the_pipelines_own_connections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jinja2
+    import yaml
+
+    from dagster_project.settings import DBT_PROJECT_DIR, duckdb_config
+
+    monkeypatch.setenv("KPI_DATA_DIR", str(tmp_path / "data"))
+    settings = Settings.from_env()
+    text = jinja2.Template((DBT_PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8")).render(
+        env_var=lambda name, default=None: settings.environment().get(name, default)
+    )
+    duckdb_settings = yaml.safe_load(text)["kpi_pipeline"]["outputs"]["duckdb"]["settings"]
+    assert (
+        duckdb_settings["temp_directory"]
+        == str(settings.duckdb_tmp_dir)
+        == duckdb_config(settings)["temp_directory"]
+    )
+
+
+def test_two_runs_in_the_same_second_get_log_files_of_their_own(tmp_path: Path) -> None:
+    from dagster_project.cli import new_log_file
+
+    first, second = new_log_file(tmp_path), new_log_file(tmp_path)
+    assert first != second and first.exists() and second.exists()
+
+
+def test_run_history_older_than_the_retention_is_pruned(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from dagster_project.run_log_storage import prune_run_history
+
+    instance = _instance(tmp_path)
+
+    @dg.op
+    def noop() -> None:
+        pass
+
+    @dg.job
+    def tiny() -> None:
+        noop()
+
+    old = tiny.execute_in_process(instance=instance).run_id
+    event_file = Path(instance.event_log_storage.path_for_shard(old))
+    compute_logs = Path(instance.root_directory) / "storage" / old
+    assert event_file.exists() and compute_logs.exists()
+    later = datetime.now(UTC) + timedelta(days=31)
+    assert prune_run_history(instance, days=60, now=later) == 0  # within the retention
+    assert prune_run_history(instance, days=0, now=later) == 0  # 0: keep every run
+    assert prune_run_history(instance, days=30, now=later) == 1
+    assert instance.get_run_by_id(old) is None
+    assert not event_file.exists() and not compute_logs.exists()
+
+
+def test_the_data_folder_and_its_files_are_private_unless_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster_project.settings import private_files
+
+    for umask, folder_mode, file_mode in ((None, 0o700, 0o600), ("027", 0o750, 0o640)):
+        data = tmp_path / f"data-{umask}"
+        monkeypatch.setenv("KPI_DATA_DIR", str(data))
+        if umask:
+            monkeypatch.setenv("KPI_UMASK", umask)
+        settings = Settings.from_env()
+        with private_files(settings):
+            (data / "warehouse.duckdb").write_text("x")
+        assert data.stat().st_mode & 0o777 == folder_mode
+        assert (data / "warehouse.duckdb").stat().st_mode & 0o777 == file_mode
+
+
+def test_stopping_the_dev_command_stops_its_whole_process_group(tmp_path: Path) -> None:
+    """`kpi dev` runs `dagster dev` in a process group; SIGTERM stops it and the processes it
+    started (here: a parent with two `sleep` children standing in for webserver and daemon)."""
+    dagster_dev = (
+        "import subprocess, time; "
+        "kids = [subprocess.Popen(['sleep', '300']) for _ in range(2)]; "
+        "print(' '.join(str(k.pid) for k in kids), flush=True); time.sleep(300)"
+    )
+    script = (
+        "import sys; from pathlib import Path; from dagster_project.cli import run_process_group; "
+        f"sys.exit(run_process_group([sys.executable, '-c', {dagster_dev!r}], Path('.')))"
+    )
+    kpi_dev = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+    )
+    pids = [int(pid) for pid in kpi_dev.stdout.readline().split()]
+    children = [psutil.Process(pid) for pid in pids]
+    kpi_dev.send_signal(signal.SIGTERM)
+    assert kpi_dev.wait(timeout=20) == 0
+    for child in children:
+        _wait_until(
+            lambda c=child: not c.is_running() or c.status() == psutil.STATUS_ZOMBIE,
+            5,
+            f"{child.pid} stopped",
+        )
