@@ -19,16 +19,21 @@ import sys
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+# Set by the process that starts dbt (defs/transform.py, with_parent_pid): its PID. The wrapper
+# compares it with its parent after prctl, so a parent killed while the wrapper was still starting
+# (before prctl took effect) is noticed too. A process handshake, not configuration.
+PARENT_PID_VARIABLE = "KPI_DBT_PARENT_PID"
 
 
-def die_with_parent(parent_pid: int) -> None:
-    """Have the kernel SIGKILL this process when its parent exits (Linux; a no-op elsewhere)."""
+def die_with_parent(parent_pid: int | None) -> None:
+    """Have the kernel SIGKILL this process when its parent exits (Linux; a no-op elsewhere); exit
+    at once when the parent is not `parent_pid` any more (it died before the request took effect)."""
     if not sys.platform.startswith("linux"):
         return
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != parent_pid:  # the parent died before the request took effect
+    if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(128 + signal.SIGKILL)
 
 
@@ -42,7 +47,8 @@ def real_dbt() -> str:
 
 def exec_with_parent(argv: list[str]) -> None:
     """Replace this process with `argv`, to be killed when this process's parent dies."""
-    die_with_parent(os.getppid())
+    expected = os.environ.get(PARENT_PID_VARIABLE, "")
+    die_with_parent(int(expected) if expected.isdigit() else None)
     os.execvp(argv[0], argv)
 
 

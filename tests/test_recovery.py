@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -160,6 +161,15 @@ def test_the_dbt_wrapper_child_dies_when_its_parent_is_killed(wrapped: bool) -> 
             process.kill()
 
 
+def test_the_dbt_wrapper_exits_when_its_parent_died_before_it_could_ask_to_die_with_it() -> None:
+    """kill -9 between the fork and prctl: the wrapper's parent is no longer the process that
+    started it (KPI_DBT_PARENT_PID), so it exits instead of running dbt as an orphan."""
+    wrapper = "from dagster_project.dbt_child import exec_with_parent; exec_with_parent(['sleep', '60'])"
+    env = os.environ | {"KPI_DBT_PARENT_PID": str(_dead_pid())}
+    done = subprocess.run([sys.executable, "-c", wrapper], env=env, timeout=30)
+    assert done.returncode == 128 + signal.SIGKILL
+
+
 def _kpi_env(landing: Path, data: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     return env | {"KPI_LANDING_DIR": str(landing), "KPI_DATA_DIR": str(data), **extra}
@@ -200,7 +210,12 @@ def _dbt_child(process: subprocess.Popen) -> psutil.Process | None:
         children = psutil.Process(process.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return None
-    return next((c for c in children if any("dbt" in part for part in c.cmdline()[:2])), None)
+    for child in children:  # dbt build itself, after kpi-dbt exec'd it
+        with contextlib.suppress(psutil.Error):
+            command = child.cmdline()
+            if any(part.endswith("/dbt") for part in command[:2]) and "build" in command:
+                return child
+    return None
 
 
 @pytest.mark.e2e
