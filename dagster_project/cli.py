@@ -123,7 +123,8 @@ def run(
     Exit codes: 0 ok, 1 a period blocked or the run failed, 2 bad input or configuration.
     """
     from dagster_project.kpi_catalog import check_definitions
-    from dagster_project.pipeline import PeriodError, month_window, run_pipeline
+    from dagster_project.pipeline import PeriodError, RunInterrupted, month_window, run_pipeline
+    from dagster_project.run_recovery import PoolBusyError
 
     settings = _settings(landing_dir, data_dir)
     if not settings.landing_dir.is_dir():
@@ -146,17 +147,44 @@ def run(
         raise typer.Exit(EXIT_BAD_INPUT) from None
     started = time.monotonic()
     progress = RunProgress(console)
-    output_log = settings.data_dir / "logs" / f"kpi-run-{datetime.now():%Y%m%dT%H%M%S}.log"
-    with progress, _other_output_to(None if verbose else output_log):
-        summary = run_pipeline(
-            settings,
-            log_level="DEBUG" if verbose else "CRITICAL",
-            extract_only=extract_only,
-            as_of=as_of.date() if as_of else None,
-            window=window,
-            on_start=progress.start_run,
-            on_event=progress.on_event,
+    output_log = None if verbose else new_log_file(settings.data_dir / "logs")
+    try:
+        with progress, _other_output_to(output_log):
+            summary = run_pipeline(
+                settings,
+                log_level="DEBUG" if verbose else "CRITICAL",
+                extract_only=extract_only,
+                as_of=as_of.date() if as_of else None,
+                window=window,
+                on_start=progress.start_run,
+                on_event=progress.on_event,
+                on_notice=lambda text: err_console.print(
+                    text, style="yellow", markup=False, highlight=False, soft_wrap=True
+                ),
+            )
+    except RunInterrupted as stop:
+        err_console.print(
+            f"✗ Stopped by {stop.signal_name}: "
+            + (
+                f"Dagster run {stop.run_id} was canceled, dbt was killed and the warehouse pool slot freed. "
+                "The warehouse keeps its last commit (each file and each dbt model is one transaction); "
+                "run `kpi run` again to finish."
+                if stop.started
+                else "before the run started (nothing was written)."
+            ),
+            style="red",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
+        if not stop.stopped:  # the run's thread is stuck in a blocking call: do not wait for it
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_FAILED)
+        raise typer.Exit(EXIT_FAILED) from None
+    except PoolBusyError as error:
+        err_console.print(f"✗ {error}", style="red", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
     elapsed = time.monotonic() - started
 
     table = Table(title=f"Extraction (Dagster run {summary.run_id[:8]})", box=box.SIMPLE_HEAD)
@@ -193,7 +221,7 @@ def run(
         "file: audit.load_batches."
     )
     console.print(f"Dagster runs: DAGSTER_HOME={summary.dagster_home} (open the UI with `make dev`)")
-    if not verbose and output_log.exists() and output_log.stat().st_size:
+    if output_log is not None and output_log.exists() and output_log.stat().st_size:
         console.print(f"dbt's output: {output_log} (on the console with --verbose)")
     _print_publications(summary)
     if summary.success and not summary.blocked and not summary.checks_failed:
@@ -217,6 +245,21 @@ def run(
         "files already loaded are skipped."
     )
     raise typer.Exit(EXIT_BAD_INPUT if bad_input else EXIT_FAILED)
+
+
+def new_log_file(folder: Path) -> Path:
+    """A log file of its own for this run: its start time and PID name it, and a number is added
+    when that name exists already (two runs in the same second)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"kpi-run-{datetime.now():%Y%m%dT%H%M%S}-{os.getpid()}"
+    for number in range(1000):
+        path = folder / (f"{stem}.log" if number == 0 else f"{stem}-{number}.log")
+        try:
+            path.touch(exist_ok=False)  # claimed: another run picking a name now gets the next one
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{folder}: no free log file name for {stem}")
 
 
 @contextlib.contextmanager
@@ -467,17 +510,68 @@ def dev(
     """Start the Dagster UI on localhost with the pipeline's persistent DAGSTER_HOME."""
     from dagster_project.defs.transform import prepare_dbt
     from dagster_project.pipeline import prepare_dagster_home
+    from dagster_project.run_recovery import recover_dead_runs
 
     settings = _settings(data_dir=data_dir)
     os.environ.update(settings.environment())  # for the UI's runs, and dbt under them
     # The code server Dagster starts must find dbt (and mf) from this environment.
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    prepare_dagster_home(settings)
+    os.umask(settings.umask)  # the UI's runs create their files as `kpi run` does (KPI_UMASK)
+    recover_dead_runs(prepare_dagster_home(settings))  # slots of runs killed since the last start
     prepare_dbt()
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "--host", "127.0.0.1", "--port", str(port)]
     console.print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={settings.dagster_home})")
-    raise typer.Exit(subprocess.call(command, cwd=PROJECT_ROOT))
+    raise typer.Exit(run_process_group(command, cwd=PROJECT_ROOT))
+
+
+# After SIGTERM/SIGINT, how long `dagster dev` and its processes get before SIGKILL.
+STOP_GRACE_SECONDS = 10.0
+
+
+def run_process_group(command: list[str], cwd: Path) -> int:
+    """Run `command` in a process group of its own and return its exit code. SIGINT (Ctrl-C) or
+    SIGTERM to this process stops the whole group (`dagster dev` and the webserver, daemon and
+    code servers it starts): SIGTERM to the group, SIGKILL to what is left after
+    STOP_GRACE_SECONDS; then returns 0."""
+    import signal
+
+    process = subprocess.Popen(command, cwd=cwd, start_new_session=True)
+    stop = {"signal": None}
+
+    def handler(signo: int, _frame: object) -> None:
+        stop["signal"] = signo
+
+    saved = {signo: signal.signal(signo, handler) for signo in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while stop["signal"] is None:
+            try:
+                return process.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                continue
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        while time.monotonic() < deadline and (process.poll() is None or _group_alive(process.pid)):
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return EXIT_OK
+    finally:
+        for signo, previous in saved.items():
+            signal.signal(signo, previous)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of group `pgid` still runs (zombies, already ended, do not count)."""
+    import psutil
+
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(psutil.Error):
+            if process.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(process.pid) == pgid:
+                return True
+    return False
 
 
 @app.command()

@@ -21,13 +21,17 @@ publications) is in DuckDB, untouched. `pipeline.DAGSTER_YAML` configures it, so
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from dagster import DagsterInstance, RunsFilter
+from dagster._core.storage.dagster_run import FINISHED_STATUSES
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
@@ -108,9 +112,47 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             self._existing_tables.add(table_name)
         return table_name in self._existing_tables
 
+    def drop_run_file(self, run_id: str) -> None:
+        """Delete the SQLite file of a deleted run (Dagster empties it but leaves it)."""
+        with self._db_lock:
+            engine = self._engines.pop(run_id, None)
+            if engine is not None:
+                engine.dispose()
+            self._initialized_dbs.discard(run_id)
+            path = Path(self.path_for_shard(run_id))
+            for file in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+                file.unlink(missing_ok=True)
+
     def dispose(self) -> None:
         super().dispose()
         with self._db_lock:
             for engine in self._engines.values():
                 engine.dispose()
             self._engines.clear()
+
+
+# Runs pruned per call at most: the first prune of a long history is spread over a few runs.
+PRUNE_BATCH = 200
+
+
+def prune_run_history(instance: DagsterInstance, days: int, now: datetime | None = None) -> int:
+    """Delete finished runs last updated more than `days` days ago (0: keep all), with their
+    events, their per-run SQLite file and their compute logs; returns how many were deleted.
+    The audit trail (load batches, check results, publications) is in DuckDB and stays; the
+    Dagster UI shows no history (nor partition status) older than that."""
+    if days <= 0:
+        return 0
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+    records = instance.get_run_records(
+        filters=RunsFilter(statuses=list(FINISHED_STATUSES), updated_before=cutoff), limit=PRUNE_BATCH
+    )
+    events = instance.event_log_storage
+    compute_logs = Path(instance.root_directory) / "storage" if instance.root_directory else None
+    for record in records:
+        run_id = record.dagster_run.run_id
+        instance.delete_run(run_id)
+        if isinstance(events, PooledSqliteEventLogStorage):
+            events.drop_run_file(run_id)
+        if compute_logs is not None:
+            shutil.rmtree(compute_logs / run_id, ignore_errors=True)
+    return len(records)

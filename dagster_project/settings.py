@@ -48,6 +48,12 @@ DEFAULT_DUCKDB_MEMORY_LIMIT = "2GB"
 DEFAULT_PUBLISH_DAY = 3  # publish the month just closed on the 3rd of the next month
 DEFAULT_EXTRACT_CRON = "0 2 * * *"  # extraction daily at 02:00
 DEFAULT_SCHEDULE_TIMEZONE = "UTC"
+# Recovery and housekeeping (docs/operations.md): how long a run waits for the warehouse pool while
+# a live run holds it; how many days of Dagster run history DAGSTER_HOME keeps; the umask of files
+# the pipeline creates (0077: the data folder 0700, files 0600).
+DEFAULT_POOL_WAIT_SECONDS = 900
+DEFAULT_RUN_HISTORY_DAYS = 90
+DEFAULT_UMASK = 0o077
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,9 @@ class Settings:
     extract_cron: str = DEFAULT_EXTRACT_CRON
     schedule_timezone: str = DEFAULT_SCHEDULE_TIMEZONE
     engine: str = "duckdb"
+    pool_wait_seconds: int = DEFAULT_POOL_WAIT_SECONDS
+    run_history_days: int = DEFAULT_RUN_HISTORY_DAYS  # 0: keep every run
+    umask: int = DEFAULT_UMASK
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -74,7 +83,7 @@ class Settings:
             landing_dir=_path_from_env("KPI_LANDING_DIR", PROJECT_ROOT / "data" / "landing"),
             data_dir=data_dir,
             dagster_home=_path_from_env("DAGSTER_HOME", data_dir / "dagster_home"),
-            duckdb_memory_limit=_env("KPI_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT,
+            duckdb_memory_limit=_memory_env("KPI_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT),
             duckdb_threads=threads,
             first_month=_month_env("KPI_FIRST_MONTH", DEFAULT_FIRST_MONTH),
             # 1..28: every month has the day, so no month's publication is skipped.
@@ -82,6 +91,9 @@ class Settings:
             extract_cron=_cron_env("KPI_EXTRACT_CRON", DEFAULT_EXTRACT_CRON),
             schedule_timezone=_timezone_env("KPI_SCHEDULE_TIMEZONE", DEFAULT_SCHEDULE_TIMEZONE),
             engine=engine_from_env(),
+            pool_wait_seconds=_int_env("KPI_POOL_WAIT_SECONDS", DEFAULT_POOL_WAIT_SECONDS, minimum=0),
+            run_history_days=_int_env("KPI_RUN_HISTORY_DAYS", DEFAULT_RUN_HISTORY_DAYS, minimum=0),
+            umask=_umask_env("KPI_UMASK", DEFAULT_UMASK),
         )
 
     def environment(self) -> dict[str, str]:
@@ -142,6 +154,38 @@ def _int_env(name: str, default: int | None, minimum: int, maximum: int | None =
     return number
 
 
+# DuckDB's memory_limit: a number and a unit (KB … TB, KiB … TiB, or a bare B), e.g. 2GB or 512MiB.
+_MEMORY_UNITS = ("b", "kb", "mb", "gb", "tb", "kib", "mib", "gib", "tib", "k", "m", "g", "t")
+
+
+def _memory_env(name: str, default: str) -> str:
+    value = _env(name) or default
+    number = value.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ").strip()
+    unit = value[len(number) :].strip().lower()
+    try:
+        amount = float(number)
+    except ValueError:
+        amount = None
+    if amount is None or amount <= 0 or unit not in _MEMORY_UNITS:
+        raise SettingsError(
+            f"{name}={value!r} is not an amount of memory: write a number and a unit, e.g. 2GB or 512MiB"
+        )
+    return value
+
+
+def _umask_env(name: str, default: int) -> int:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        mask = int(value, 8)
+    except ValueError:
+        mask = None
+    if mask is None or not 0 <= mask <= 0o777:
+        raise SettingsError(f"{name}={value!r} is not an octal umask such as 077 (private) or 022")
+    return mask
+
+
 def _month_env(name: str, default: str) -> str:
     value = _env(name) or default
     parts = value.split("-")
@@ -186,6 +230,20 @@ def duckdb_config(settings: Settings) -> dict[str, object]:
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
     return config
+
+
+@contextmanager
+def private_files(settings: Settings) -> Iterator[None]:
+    """Create the data folder, give it the mode of KPI_UMASK (default 0700) and create files with
+    that umask (default 0600) for the duration of the block; the previous umask is restored."""
+    previous = os.umask(settings.umask)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.data_dir.stat().st_uid == os.getuid():
+            settings.data_dir.chmod(0o777 & ~settings.umask)
+        yield
+    finally:
+        os.umask(previous)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ rebuilds them.
 """
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -20,6 +21,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from dagster_project.dbt_child import PARENT_PID_VARIABLE
 from dagster_project.defs.extract import WAREHOUSE_POOL
 from dagster_project.defs.partitions import dbt_window_env, window_for_range
 from dagster_project.engines import after_dbt_build, before_dbt_build
@@ -39,7 +41,8 @@ def prepare_dbt(force: bool = False) -> Path:
     than every file of the project and the KPI definitions; returns the manifest path."""
     project = kpi_dbt_project()
     if force or _manifest_is_stale(project.manifest_path):
-        build_dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path).wait()
+        with environment_overrides(with_parent_pid({})):
+            build_dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project.manifest_path
 
 
@@ -151,12 +154,17 @@ def _build(
     them readable by the publish step."""
     settings = Settings.from_env()
     before_dbt_build(settings)
-    with environment_overrides(env or {}):  # dagster-dbt starts dbt with a copy of os.environ
+    with environment_overrides(with_parent_pid(env or {})):  # dagster-dbt copies os.environ for dbt
         invocation = dbt.cli(args, context=context)
     yield from invocation.stream()
     if stages_scorecards:
         after_dbt_build(settings)
     archive_dbt_invocation(invocation.target_path, context.run_id, settings.data_dir, context.op.name)
+
+
+def with_parent_pid(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` and this process's PID, which kpi-dbt checks against its parent (dbt_child.py)."""
+    return {**env, PARENT_PID_VARIABLE: str(os.getpid())}
 
 
 def dbt_vars_args(as_of: str | None) -> list[str]:
@@ -171,8 +179,10 @@ def build_dbt_resource() -> DbtCliResource:
 
 
 def _dbt_executable() -> str:
-    """The dbt installed beside this Python (works without the venv on PATH), else dbt on PATH."""
-    for folder in (Path(sys.executable).parent, Path(sys.prefix) / "bin"):
-        if (folder / "dbt").exists():
-            return str(folder / "dbt")
+    """`kpi-dbt` beside this Python (works without the venv on PATH): dbt, killed when the process
+    that started it dies (dagster_project/dbt_child.py); else dbt beside this Python or on PATH."""
+    for name in ("kpi-dbt", "dbt"):
+        for folder in (Path(sys.executable).parent, Path(sys.prefix) / "bin"):
+            if (folder / name).exists():
+                return str(folder / name)
     return "dbt"
