@@ -9,19 +9,22 @@ Rules (docs/data_contract.md):
 - a file whose checksum was already loaded for the entity is skipped (idempotent reruns);
 - a row whose key was loaded before is a correction: the old row gets `_superseded_by_batch_id`;
 - two rows with the same key in one file are ambiguous: both are quarantined;
-- a file that cannot be read as its entity fails (logged with status `failed`), other files still load.
+- a file that cannot be read as its entity fails (logged with status `failed`), other files still load;
+- a date or timestamp outside the plausibility window (contract/window.py) quarantines its row.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 
 from dagster_project.contract import Column, Contract, Entity, format_number
+from dagster_project.contract.window import DateWindow
+from dagster_project.settings import default_date_window
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet",)
@@ -170,18 +173,40 @@ def load_entity(
     entity_name: str,
     landing_dir: Path,
     run_id: str | None = None,
+    date_window: DateWindow | None = None,
 ) -> EntityLoadResult:
-    """Load every new file of one entity; returns what happened to each file."""
+    """Load every new file of one entity; returns what happened to each file.
+
+    `date_window` bounds every date and timestamp; without one, the window of the default settings.
+    """
     entity = contract.entity(entity_name)
     ensure_warehouse_schema(con, contract)
+    dates = _PlausibleDates.of(date_window or default_date_window())
     result = EntityLoadResult(entity=entity.name)
     for path in landing_files(landing_dir, entity.name):
-        result.batches.append(_load_file(con, entity, path, landing_dir, run_id))
+        result.batches.append(_load_file(con, entity, path, landing_dir, run_id, dates))
     return result
 
 
+@dataclass(frozen=True)
+class _PlausibleDates:
+    """A window with today fixed for one load, so every file of it is judged by the same bounds."""
+
+    earliest: date
+    latest: date
+
+    @classmethod
+    def of(cls, window: DateWindow) -> _PlausibleDates:
+        return cls(window.earliest, window.latest())
+
+
 def _load_file(
-    con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, landing_dir: Path, run_id: str | None
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    path: Path,
+    landing_dir: Path,
+    run_id: str | None,
+    dates: _PlausibleDates,
 ) -> BatchResult:
     file_name = path.relative_to(landing_dir).as_posix()
     sha256 = file_sha256(path)
@@ -213,7 +238,7 @@ def _load_file(
     con.execute("begin transaction")
     try:
         batch_id = _next_batch_id(con)
-        counts = _validate_and_write(con, entity, batch_id, file_name, extra_columns)
+        counts = _validate_and_write(con, entity, batch_id, file_name, extra_columns, dates)
         _log_batch(con, batch_id, batch_log, status="loaded", **counts)
         con.execute("commit")
     except BaseException:
@@ -407,7 +432,7 @@ def _quoted_value(column: str) -> str:
     return f"'''' || {column} || ''''"
 
 
-def _column_reasons(column: Column, entity: Entity) -> list[str]:
+def _column_reasons(column: Column, entity: Entity, dates: _PlausibleDates) -> list[str]:
     """SQL expressions that give a reason (text) when the value breaks a rule, else NULL."""
     c, typed = column.name, f"{column.name}__typed"
     reasons = []
@@ -428,6 +453,14 @@ def _column_reasons(column: Column, entity: Entity) -> list[str]:
         reasons.append(
             f"case when {typed} is not null and {typed} > {column.max} then "
             f"'{c} must be at most {format_number(column.max)}: ' || {c} end"
+        )
+    if column.type in ("date", "timestamp"):
+        day = f"cast({typed} as date)"
+        earliest, latest = dates.earliest.isoformat(), dates.latest.isoformat()
+        reasons.append(
+            f"case when {typed} is not null and ({day} < date '{earliest}' or {day} > date '{latest}') then "
+            f"'{c} ' || {c} || ' is outside the plausible dates {earliest} … {latest} "
+            "(KPI_FIRST_MONTH minus KPI_DATE_HISTORY_MONTHS to today plus KPI_DATE_FUTURE_DAYS)' end"
         )
     if column.accepted_values:
         values = ", ".join(_sql_string(v) for v in column.accepted_values)
@@ -479,6 +512,14 @@ def _entity_rule_reasons(entity: Entity) -> list[str]:
                          and i.org_unit_id is not null order by i._source_row limit 1))
                then 'a second root unit (only one unit may have no parent_id)' end"""
         )
+    if entity.has_rule("discount_within_gross"):
+        reasons.append(
+            # Only on a valid quantity and price: otherwise their own reasons say what is wrong.
+            "case when quantity__typed > 0 and unit_price__typed >= 0 "
+            "and discount_amount__typed > quantity__typed * unit_price__typed then "
+            "'discount_amount ' || discount_amount || ' is more than the line''s gross value quantity × "
+            "unit_price = ' || cast(quantity__typed * unit_price__typed as varchar) end"
+        )
     if entity.has_rule("return_matches_sale"):
         reasons.append(
             "case when order_id is not null and line_no__typed is not null and _sale_quantity is null "
@@ -493,7 +534,12 @@ def _entity_rule_reasons(entity: Entity) -> list[str]:
 
 
 def _validate_and_write(
-    con: duckdb.DuckDBPyConnection, entity: Entity, batch_id: int, file_name: str, extra: list[str]
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    batch_id: int,
+    file_name: str,
+    extra: list[str],
+    dates: _PlausibleDates,
 ) -> dict[str, int]:
     typed = ", ".join(f"{_typed_expression(c)} as {c.name}__typed" for c in entity.columns)
     key_typed = ", ".join(f"{k}__typed" for k in entity.key)
@@ -507,7 +553,8 @@ def _validate_and_write(
             "left join raw.sales_lines as s on s._superseded_by_batch_id is null "
             "and s.order_id = t.order_id and s.line_no = t.line_no__typed"
         )
-    reasons = [r for c in entity.columns for r in _column_reasons(c, entity)] + _entity_rule_reasons(entity)
+    reasons = [r for c in entity.columns for r in _column_reasons(c, entity, dates)]
+    reasons += _entity_rule_reasons(entity)
     con.execute(
         f"""
         create or replace temp table _checked as

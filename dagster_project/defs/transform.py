@@ -151,7 +151,8 @@ def _build(
     them readable by the publish step."""
     settings = Settings.from_env()
     before_dbt_build(settings)
-    with environment_overrides(env or {}):  # dagster-dbt starts dbt with a copy of os.environ
+    # dagster-dbt starts dbt with a copy of os.environ; the date window bounds dbt's calendar.
+    with environment_overrides({**settings.date_window.environment(), **(env or {})}):
         invocation = dbt.cli(args, context=context)
     yield from invocation.stream()
     if stages_scorecards:
