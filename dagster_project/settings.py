@@ -127,7 +127,9 @@ class Settings:
 
 def default_date_window() -> DateWindow:
     """The plausibility window of the default settings (KPI_FIRST_MONTH etc. unset)."""
-    return DateWindow.from_first_month(DEFAULT_FIRST_MONTH, DEFAULT_DATE_HISTORY_MONTHS, DEFAULT_DATE_FUTURE_DAYS)
+    return DateWindow.from_first_month(
+        DEFAULT_FIRST_MONTH, DEFAULT_DATE_HISTORY_MONTHS, DEFAULT_DATE_FUTURE_DAYS
+    )
 
 
 def spark_warehouse_dir(data_dir: Path) -> Path:

@@ -448,7 +448,9 @@ def test_the_window_bounds_every_date_and_timestamp_and_follows_the_settings(
     result = load_entity(con, contract, "complaints", landing, date_window=window)
     assert (result.rows_loaded, result.rows_quarantined) == (1, 2)
     reasons = dict(con.execute("select complaint_id, _reason from quarantine.complaints").fetchall())
-    assert reasons["K2"].startswith(f"opened_at 2024-12-31 23:59:59 is outside the plausible dates 2025-01-01 … {today}")
+    assert reasons["K2"].startswith(
+        f"opened_at 2024-12-31 23:59:59 is outside the plausible dates 2025-01-01 … {today}"
+    )
     assert reasons["K3"].startswith(f"resolved_at {today + timedelta(days=1)} is outside the plausible dates")
     assert Settings(Path(), Path(), Path(), "2GB", None, first_month="2025-01", date_history_months=0,
                     date_future_days=0).date_window == window  # fmt: skip
@@ -460,7 +462,9 @@ def test_the_window_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("KPI_DATE_FUTURE_DAYS", "3")
     settings = Settings.from_env()
     assert settings.date_window == DateWindow(date(2023, 1, 1), 3)
-    assert settings.environment().items() >= {"KPI_DATE_FROM": "2023-01-01", "KPI_DATE_FUTURE_DAYS": "3"}.items()
+    assert (
+        settings.environment().items() >= {"KPI_DATE_FROM": "2023-01-01", "KPI_DATE_FUTURE_DAYS": "3"}.items()
+    )
     monkeypatch.setenv("KPI_DATE_FUTURE_DAYS", "-1")
     with pytest.raises(SettingsError, match="KPI_DATE_FUTURE_DAYS='-1' is not a whole number"):
         Settings.from_env()
