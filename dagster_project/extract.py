@@ -296,6 +296,16 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# Characters DuckDB's file readers take as a glob pattern (read_csv('a[v2].csv') reads a2.csv and av.csv).
+_GLOB_CHARACTERS = frozenset("[]*?{}")
+
+
+def _exact_path(path: Path) -> str:
+    """The path as a DuckDB file argument that matches exactly this file: each glob character is
+    put in a character class of its own (`[` → `[[]`), so the reader never reads another file."""
+    return "".join(f"[{char}]" if char in _GLOB_CHARACTERS else char for char in str(path))
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -306,13 +316,13 @@ def _stage_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> l
     file_format = _file_format(path)
     if file_format == "csv":
         source = (
-            f"read_csv({_sql_string(str(path))}, header = true, all_varchar = true, delim = ',', "
+            f"read_csv({_sql_string(_exact_path(path))}, header = true, all_varchar = true, delim = ',', "
             "quote = '\"', escape = '\"', encoding = 'utf-8', store_rejects = true, "
             "rejects_table = '_rejects', rejects_scan = '_rejects_scan')"
         )
         row_number = "row_number() over ()"
     elif file_format == "parquet":
-        source = f"read_parquet({_sql_string(str(path))}, file_row_number = true)"
+        source = f"read_parquet({_sql_string(_exact_path(path))}, file_row_number = true)"
         row_number = "file_row_number + 1"
     else:
         raise FileContractError(

@@ -520,3 +520,31 @@ def test_the_calendar_and_the_periods_stay_inside_the_window_whatever_the_data(
     assert (first, last) == (date(2024, 1, 1), date(this_year, 12, 31))
     assert days == (date(this_year + 1, 1, 1) - date(2024, 1, 1)).days
     assert periods == (date(2024, 1, 1), date(this_year, 12, 31))
+
+
+@pytest.mark.parametrize("special", ["[v2]", "[", "]", "?", "*", "{a,b}", "{", "}"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_file_name_with_glob_characters_is_read_as_exactly_itself(
+    landing: Path, con, load: Loader, special: str, suffix: str
+) -> None:
+    """`sales_2025-06[v2].csv` once made DuckDB read sales_2025-062.csv and sales_2025-06v.csv
+    instead (a glob pattern): each file must load its own rows under its own name and checksum."""
+    folder = landing / "sales_lines"
+    # Files the pattern would match: one character for [v2] / ? / [, anything for *, a or b for {a,b}.
+    for decoy in ("2", "v", "a", "b", "x", "ab"):
+        write_csv(folder / f"sales_2025-06{decoy}.csv", [sales_line(order_id=f"DECOY-{decoy}")])
+    special_file = folder / f"sales_2025-06{special}{suffix}"
+    if suffix == ".csv":
+        write_csv(special_file, [sales_line(order_id="MINE")])
+    else:
+        pq.write_table(pa.table({k: [v] for k, v in sales_line(order_id="MINE").items()}), special_file)
+    result = load("sales_lines")
+    batch = next(b for b in result.batches if b.file_name == f"sales_lines/{special_file.name}")
+    assert (batch.status, batch.rows_read, batch.rows_loaded) == ("loaded", 1, 1)
+    rows = con.execute(
+        "select r.order_id, b.sha256 from raw.sales_lines as r join audit.load_batches as b "
+        "on b.batch_id = r._load_batch_id where b.file_name = ?",
+        [batch.file_name],
+    ).fetchall()
+    assert rows == [("MINE", file_sha256(special_file))]
+    assert result.rows_loaded == 7  # the six decoys once each, and the file itself
