@@ -598,6 +598,8 @@ def _validate_and_write(
     )
     if entity.has_rule("return_quantity_within_sale"):
         _flag_over_returned_lines(con)
+    if entity.has_rule("no_parent_cycle"):
+        _flag_parent_cycles(con)
     for column in entity.columns:
         if column.references and column.references[0] == entity.name:
             _flag_references_to_rejected_rows(con, entity, column)
@@ -680,6 +682,40 @@ def _flag_references_to_rejected_rows(con: duckdb.DuckDBPyConnection, entity: En
         ).fetchone()[0]
         if changed == 0:
             return
+
+
+def _flag_parent_cycles(con: duckdb.DuckDBPyConnection) -> None:
+    """Reject every row of this file that lies on a parent_id cycle (A → B → A): such a hierarchy
+    never reaches the root, and dbt's closure of it fails. The hierarchy judged is the one the file
+    would leave: its valid rows, and the current loaded rows it does not correct. A unit whose chain
+    only runs into a cycle is taken with it afterwards (_flag_references_to_rejected_rows)."""
+    con.execute(
+        """
+        update _checked set _reasons = list_append(_reasons,
+            'parent_id cycle: ' || array_to_string(list_append(c.path, c.node), ' → ')
+            || ' (the chain of parents never reaches the root)')
+        from (
+            with recursive new_units as (
+                select org_unit_id as unit, parent_id as parent from _checked where len(_reasons) = 0
+            ),
+            edges as (
+                select unit, parent from new_units
+                union all
+                select org_unit_id, parent_id from raw.org_units
+                where _superseded_by_batch_id is null and org_unit_id not in (select unit from new_units)
+            ),
+            walk(start, node, path) as (
+                select unit, parent, [unit] from new_units where parent is not null
+                union all
+                select w.start, e.parent, list_append(w.path, w.node)
+                from walk as w join edges as e on e.unit = w.node
+                where not list_contains(w.path, w.node) and e.parent is not null
+            )
+            select start, node, path from walk where node = start
+        ) as c
+        where _checked.org_unit_id = c.start and len(_checked._reasons) = 0
+        """
+    )
 
 
 def _flag_over_returned_lines(con: duckdb.DuckDBPyConnection) -> None:

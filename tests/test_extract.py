@@ -19,7 +19,7 @@ from dagster_project.contract import Contract
 from dagster_project.contract.window import DateWindow
 from dagster_project.extract import EntityLoadResult, ensure_warehouse_schema, file_sha256, load_entity
 from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError, default_date_window
-from tests.helpers import sales_line, write_csv
+from tests.helpers import ORG_UNITS, sales_line, write_csv
 
 Loader = Callable[[str], EntityLoadResult]
 
@@ -548,3 +548,29 @@ def test_a_file_name_with_glob_characters_is_read_as_exactly_itself(
     ).fetchall()
     assert rows == [("MINE", file_sha256(special_file))]
     assert result.rows_loaded == 7  # the six decoys once each, and the file itself
+
+
+def test_an_org_unit_cycle_is_rejected_in_extraction(tmp_path: Path, con, contract: Contract) -> None:
+    """R2 → R3 → R2 in one file: both rows are quarantined with the cycle, and S3 below them is
+    taken with them; a later file that closes a cycle over loaded units (R1's parent becomes S1,
+    whose parent is R1) is rejected too, so the loaded hierarchy keeps reaching the root."""
+    landing = tmp_path / "landing"
+    unit = {"name": "n", "name_zh": "", "unit_type": "region"}
+    write_csv(
+        landing / "org_units" / "a.csv",
+        [*ORG_UNITS, unit | {"org_unit_id": "R2", "parent_id": "R3"}, unit | {"org_unit_id": "R3", "parent_id": "R2"},
+         unit | {"org_unit_id": "S3", "parent_id": "R3", "unit_type": "store"}],
+    )  # fmt: skip
+    result = load_entity(con, contract, "org_units", landing)
+    assert (result.rows_loaded, result.rows_quarantined) == (4, 3)
+    assert con.execute("select _source_file, _source_row, _reason from quarantine.org_units order by 2").fetchall() == [
+        ("org_units/a.csv", 6, "parent_id cycle: R2 → R3 → R2 (the chain of parents never reaches the root)"),
+        ("org_units/a.csv", 7, "parent_id cycle: R3 → R2 → R3 (the chain of parents never reaches the root)"),
+        ("org_units/a.csv", 8, "parent_id 'R3' is rejected in this file"),
+    ]  # fmt: skip
+    write_csv(landing / "org_units" / "b.csv", [ORG_UNITS[1] | {"parent_id": "S1"}])
+    result = load_entity(con, contract, "org_units", landing)
+    assert (result.rows_loaded, result.rows_quarantined) == (0, 1)
+    assert con.execute("select _reason from quarantine.org_units where _source_file = 'org_units/b.csv'").fetchone() == (
+        "parent_id cycle: R1 → S1 → R1 (the chain of parents never reaches the root)",
+    )  # fmt: skip
