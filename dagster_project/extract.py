@@ -15,6 +15,8 @@ Rules (docs/data_contract.md):
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -322,8 +324,13 @@ def _stage_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> l
         )
         row_number = "row_number() over ()"
     elif file_format == "parquet":
-        source = f"read_parquet({_sql_string(_exact_path(path))}, file_row_number = true)"
-        row_number = "file_row_number + 1"
+        own_row_number = "file_row_number" in {n.lower() for n in _source_header(path, file_format) or ()}
+        if own_row_number:  # the file has a column of that name: the option would clash with it
+            source = f"read_parquet({_sql_string(_exact_path(path))})"
+            row_number = "row_number() over ()"
+        else:
+            source = f"read_parquet({_sql_string(_exact_path(path))}, file_row_number = true)"
+            row_number = "file_row_number + 1"
     else:
         raise FileContractError(
             f"unsupported file type '{path.suffix}' (a landing file must be .csv, .csv.gz or .parquet)"
@@ -333,12 +340,11 @@ def _stage_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> l
         header = [row[0] for row in con.execute(f"describe select * from {source}").fetchall()]
     except duckdb.Error as error:
         raise FileContractError(f"cannot be read as {file_format.upper()}: {_first_line(error)}") from None
-    if file_format == "parquet":
+    if file_format == "parquet" and not own_row_number:
         header = [name for name in header if name != "file_row_number"]
+    _reject_ambiguous_header(_source_header(path, file_format) or header)
 
-    by_normalized: dict[str, str] = {}
-    for name in header:
-        by_normalized.setdefault(name.strip().lower(), name)
+    by_normalized = {name.strip().lower(): name for name in header}
     missing = [c for c in entity.required_columns if c not in by_normalized]
     if missing:
         raise FileContractError(
@@ -372,6 +378,36 @@ def _stage_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> l
     if file_format == "csv":
         _number_csv_lines(con)
     return extra
+
+
+def _source_header(path: Path, file_format: str) -> list[str] | None:
+    """The column names as the file spells them: DuckDB renames names that repeat regardless of
+    case (sku, SKU → sku, SKU_1), which would hide the ambiguity. None when the header cannot be
+    read here (DuckDB's reading then says why)."""
+    try:
+        if file_format == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
+            return next(csv.reader(handle), [])
+    except (OSError, EOFError, csv.Error, ValueError):
+        return None
+
+
+def _reject_ambiguous_header(header: list[str]) -> None:
+    """Two columns whose names differ only in case or surrounding spaces (or not at all): which one
+    is the contract's column cannot be told, so the file is not read."""
+    by_normalized: dict[str, list[str]] = {}
+    for name in header:
+        by_normalized.setdefault(name.strip().lower(), []).append(name)
+    repeated = [names for names in by_normalized.values() if len(names) > 1]
+    if repeated:
+        pairs = "; ".join(" and ".join(repr(name) for name in names) for names in repeated)
+        raise FileContractError(
+            f"ambiguous header: columns {pairs} differ only in case or spaces (rename or remove one)"
+        )
 
 
 def _number_csv_lines(con: duckdb.DuckDBPyConnection) -> None:

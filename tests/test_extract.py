@@ -574,3 +574,44 @@ def test_an_org_unit_cycle_is_rejected_in_extraction(tmp_path: Path, con, contra
     assert con.execute("select _reason from quarantine.org_units where _source_file = 'org_units/b.csv'").fetchone() == (
         "parent_id cycle: R1 → S1 → R1 (the chain of parents never reaches the root)",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_header_with_columns_differing_only_in_case_is_rejected(
+    landing: Path, con, load: Loader, suffix: str
+) -> None:
+    path = landing / "sales_lines" / f"s{suffix}"
+    row = sales_line() | {"SKU": "B"}
+    if suffix == ".csv":
+        write_csv(path, [row])
+    else:
+        path.parent.mkdir(parents=True)
+        pq.write_table(pa.table({k: [v] for k, v in row.items()}), path)
+    result = load("sales_lines")
+    (batch,) = result.batches
+    assert batch.status == "failed" and result.rows_loaded == 0
+    assert (
+        batch.error
+        == "ambiguous header: columns 'sku' and 'SKU' differ only in case or spaces (rename or remove one)"
+    )
+    logged = con.execute("select error from audit.load_batches where entity = 'sales_lines'").fetchone()[0]
+    assert logged.startswith(f"sales_lines/s{suffix}: ambiguous header: columns 'sku' and 'SKU'")
+
+
+def test_a_parquet_column_named_file_row_number_is_an_ordinary_extra_column(
+    landing: Path, con, load: Loader
+) -> None:
+    path = landing / "sales_lines" / "p.parquet"
+    path.parent.mkdir(parents=True)
+    rows = [
+        sales_line(order_id="P1") | {"file_row_number": "7"},
+        sales_line(order_id="P2", quantity="0") | {"file_row_number": "8"},
+    ]
+    pq.write_table(pa.table({k: [r[k] for r in rows] for k in rows[0]}), path)
+    result = load("sales_lines")
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    assert con.execute("select _source_row, extra_columns from raw.sales_lines").fetchone() == (
+        1,
+        '{"file_row_number":"7"}',
+    )
+    assert quarantine(con, "sales_lines") == [(2, "quantity must be greater than 0: 0")]
