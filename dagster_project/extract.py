@@ -9,19 +9,24 @@ Rules (docs/data_contract.md):
 - a file whose checksum was already loaded for the entity is skipped (idempotent reruns);
 - a row whose key was loaded before is a correction: the old row gets `_superseded_by_batch_id`;
 - two rows with the same key in one file are ambiguous: both are quarantined;
-- a file that cannot be read as its entity fails (logged with status `failed`), other files still load.
+- a file that cannot be read as its entity fails (logged with status `failed`), other files still load;
+- a date or timestamp outside the plausibility window (contract/window.py) quarantines its row.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 
 from dagster_project.contract import Column, Contract, Entity, format_number
+from dagster_project.contract.window import DateWindow
+from dagster_project.settings import default_date_window
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet",)
@@ -170,18 +175,40 @@ def load_entity(
     entity_name: str,
     landing_dir: Path,
     run_id: str | None = None,
+    date_window: DateWindow | None = None,
 ) -> EntityLoadResult:
-    """Load every new file of one entity; returns what happened to each file."""
+    """Load every new file of one entity; returns what happened to each file.
+
+    `date_window` bounds every date and timestamp; without one, the window of the default settings.
+    """
     entity = contract.entity(entity_name)
     ensure_warehouse_schema(con, contract)
+    dates = _PlausibleDates.of(date_window or default_date_window())
     result = EntityLoadResult(entity=entity.name)
     for path in landing_files(landing_dir, entity.name):
-        result.batches.append(_load_file(con, entity, path, landing_dir, run_id))
+        result.batches.append(_load_file(con, entity, path, landing_dir, run_id, dates))
     return result
 
 
+@dataclass(frozen=True)
+class _PlausibleDates:
+    """A window with today fixed for one load, so every file of it is judged by the same bounds."""
+
+    earliest: date
+    latest: date
+
+    @classmethod
+    def of(cls, window: DateWindow) -> _PlausibleDates:
+        return cls(window.earliest, window.latest())
+
+
 def _load_file(
-    con: duckdb.DuckDBPyConnection, entity: Entity, path: Path, landing_dir: Path, run_id: str | None
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    path: Path,
+    landing_dir: Path,
+    run_id: str | None,
+    dates: _PlausibleDates,
 ) -> BatchResult:
     file_name = path.relative_to(landing_dir).as_posix()
     sha256 = file_sha256(path)
@@ -213,7 +240,7 @@ def _load_file(
     con.execute("begin transaction")
     try:
         batch_id = _next_batch_id(con)
-        counts = _validate_and_write(con, entity, batch_id, file_name, extra_columns)
+        counts = _validate_and_write(con, entity, batch_id, file_name, extra_columns, dates)
         _log_batch(con, batch_id, batch_log, status="loaded", **counts)
         con.execute("commit")
     except BaseException:
@@ -271,6 +298,16 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# Characters DuckDB's file readers take as a glob pattern (read_csv('a[v2].csv') reads a2.csv and av.csv).
+_GLOB_CHARACTERS = frozenset("[]*?{}")
+
+
+def _exact_path(path: Path) -> str:
+    """The path as a DuckDB file argument that matches exactly this file: each glob character is
+    put in a character class of its own (`[` → `[[]`), so the reader never reads another file."""
+    return "".join(f"[{char}]" if char in _GLOB_CHARACTERS else char for char in str(path))
+
+
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -281,14 +318,19 @@ def _stage_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> l
     file_format = _file_format(path)
     if file_format == "csv":
         source = (
-            f"read_csv({_sql_string(str(path))}, header = true, all_varchar = true, delim = ',', "
+            f"read_csv({_sql_string(_exact_path(path))}, header = true, all_varchar = true, delim = ',', "
             "quote = '\"', escape = '\"', encoding = 'utf-8', store_rejects = true, "
             "rejects_table = '_rejects', rejects_scan = '_rejects_scan')"
         )
         row_number = "row_number() over ()"
     elif file_format == "parquet":
-        source = f"read_parquet({_sql_string(str(path))}, file_row_number = true)"
-        row_number = "file_row_number + 1"
+        own_row_number = "file_row_number" in {n.lower() for n in _source_header(path, file_format) or ()}
+        if own_row_number:  # the file has a column of that name: the option would clash with it
+            source = f"read_parquet({_sql_string(_exact_path(path))})"
+            row_number = "row_number() over ()"
+        else:
+            source = f"read_parquet({_sql_string(_exact_path(path))}, file_row_number = true)"
+            row_number = "file_row_number + 1"
     else:
         raise FileContractError(
             f"unsupported file type '{path.suffix}' (a landing file must be .csv, .csv.gz or .parquet)"
@@ -298,12 +340,11 @@ def _stage_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> l
         header = [row[0] for row in con.execute(f"describe select * from {source}").fetchall()]
     except duckdb.Error as error:
         raise FileContractError(f"cannot be read as {file_format.upper()}: {_first_line(error)}") from None
-    if file_format == "parquet":
+    if file_format == "parquet" and not own_row_number:
         header = [name for name in header if name != "file_row_number"]
+    _reject_ambiguous_header(_source_header(path, file_format) or header)
 
-    by_normalized: dict[str, str] = {}
-    for name in header:
-        by_normalized.setdefault(name.strip().lower(), name)
+    by_normalized = {name.strip().lower(): name for name in header}
     missing = [c for c in entity.required_columns if c not in by_normalized]
     if missing:
         raise FileContractError(
@@ -337,6 +378,36 @@ def _stage_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> l
     if file_format == "csv":
         _number_csv_lines(con)
     return extra
+
+
+def _source_header(path: Path, file_format: str) -> list[str] | None:
+    """The column names as the file spells them: DuckDB renames names that repeat regardless of
+    case (sku, SKU → sku, SKU_1), which would hide the ambiguity. None when the header cannot be
+    read here (DuckDB's reading then says why)."""
+    try:
+        if file_format == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
+            return next(csv.reader(handle), [])
+    except (OSError, EOFError, csv.Error, ValueError):
+        return None
+
+
+def _reject_ambiguous_header(header: list[str]) -> None:
+    """Two columns whose names differ only in case or surrounding spaces (or not at all): which one
+    is the contract's column cannot be told, so the file is not read."""
+    by_normalized: dict[str, list[str]] = {}
+    for name in header:
+        by_normalized.setdefault(name.strip().lower(), []).append(name)
+    repeated = [names for names in by_normalized.values() if len(names) > 1]
+    if repeated:
+        pairs = "; ".join(" and ".join(repr(name) for name in names) for names in repeated)
+        raise FileContractError(
+            f"ambiguous header: columns {pairs} differ only in case or spaces (rename or remove one)"
+        )
 
 
 def _number_csv_lines(con: duckdb.DuckDBPyConnection) -> None:
@@ -407,7 +478,7 @@ def _quoted_value(column: str) -> str:
     return f"'''' || {column} || ''''"
 
 
-def _column_reasons(column: Column, entity: Entity) -> list[str]:
+def _column_reasons(column: Column, entity: Entity, dates: _PlausibleDates) -> list[str]:
     """SQL expressions that give a reason (text) when the value breaks a rule, else NULL."""
     c, typed = column.name, f"{column.name}__typed"
     reasons = []
@@ -428,6 +499,14 @@ def _column_reasons(column: Column, entity: Entity) -> list[str]:
         reasons.append(
             f"case when {typed} is not null and {typed} > {column.max} then "
             f"'{c} must be at most {format_number(column.max)}: ' || {c} end"
+        )
+    if column.type in ("date", "timestamp"):
+        day = f"cast({typed} as date)"
+        earliest, latest = dates.earliest.isoformat(), dates.latest.isoformat()
+        reasons.append(
+            f"case when {typed} is not null and ({day} < date '{earliest}' or {day} > date '{latest}') then "
+            f"'{c} ' || {c} || ' is outside the plausible dates {earliest} … {latest} "
+            "(KPI_FIRST_MONTH minus KPI_DATE_HISTORY_MONTHS to today plus KPI_DATE_FUTURE_DAYS)' end"
         )
     if column.accepted_values:
         values = ", ".join(_sql_string(v) for v in column.accepted_values)
@@ -479,6 +558,14 @@ def _entity_rule_reasons(entity: Entity) -> list[str]:
                          and i.org_unit_id is not null order by i._source_row limit 1))
                then 'a second root unit (only one unit may have no parent_id)' end"""
         )
+    if entity.has_rule("discount_within_gross"):
+        reasons.append(
+            # Only on a valid quantity and price: otherwise their own reasons say what is wrong.
+            "case when quantity__typed > 0 and unit_price__typed >= 0 "
+            "and discount_amount__typed > quantity__typed * unit_price__typed then "
+            "'discount_amount ' || discount_amount || ' is more than the line''s gross value quantity × "
+            "unit_price = ' || cast(quantity__typed * unit_price__typed as varchar) end"
+        )
     if entity.has_rule("return_matches_sale"):
         reasons.append(
             "case when order_id is not null and line_no__typed is not null and _sale_quantity is null "
@@ -493,7 +580,12 @@ def _entity_rule_reasons(entity: Entity) -> list[str]:
 
 
 def _validate_and_write(
-    con: duckdb.DuckDBPyConnection, entity: Entity, batch_id: int, file_name: str, extra: list[str]
+    con: duckdb.DuckDBPyConnection,
+    entity: Entity,
+    batch_id: int,
+    file_name: str,
+    extra: list[str],
+    dates: _PlausibleDates,
 ) -> dict[str, int]:
     typed = ", ".join(f"{_typed_expression(c)} as {c.name}__typed" for c in entity.columns)
     key_typed = ", ".join(f"{k}__typed" for k in entity.key)
@@ -507,7 +599,8 @@ def _validate_and_write(
             "left join raw.sales_lines as s on s._superseded_by_batch_id is null "
             "and s.order_id = t.order_id and s.line_no = t.line_no__typed"
         )
-    reasons = [r for c in entity.columns for r in _column_reasons(c, entity)] + _entity_rule_reasons(entity)
+    reasons = [r for c in entity.columns for r in _column_reasons(c, entity, dates)]
+    reasons += _entity_rule_reasons(entity)
     con.execute(
         f"""
         create or replace temp table _checked as
@@ -541,6 +634,8 @@ def _validate_and_write(
     )
     if entity.has_rule("return_quantity_within_sale"):
         _flag_over_returned_lines(con)
+    if entity.has_rule("no_parent_cycle"):
+        _flag_parent_cycles(con)
     for column in entity.columns:
         if column.references and column.references[0] == entity.name:
             _flag_references_to_rejected_rows(con, entity, column)
@@ -623,6 +718,40 @@ def _flag_references_to_rejected_rows(con: duckdb.DuckDBPyConnection, entity: En
         ).fetchone()[0]
         if changed == 0:
             return
+
+
+def _flag_parent_cycles(con: duckdb.DuckDBPyConnection) -> None:
+    """Reject every row of this file that lies on a parent_id cycle (A → B → A): such a hierarchy
+    never reaches the root, and dbt's closure of it fails. The hierarchy judged is the one the file
+    would leave: its valid rows, and the current loaded rows it does not correct. A unit whose chain
+    only runs into a cycle is taken with it afterwards (_flag_references_to_rejected_rows)."""
+    con.execute(
+        """
+        update _checked set _reasons = list_append(_reasons,
+            'parent_id cycle: ' || array_to_string(list_append(c.path, c.node), ' → ')
+            || ' (the chain of parents never reaches the root)')
+        from (
+            with recursive new_units as (
+                select org_unit_id as unit, parent_id as parent from _checked where len(_reasons) = 0
+            ),
+            edges as (
+                select unit, parent from new_units
+                union all
+                select org_unit_id, parent_id from raw.org_units
+                where _superseded_by_batch_id is null and org_unit_id not in (select unit from new_units)
+            ),
+            walk(start, node, path) as (
+                select unit, parent, [unit] from new_units where parent is not null
+                union all
+                select w.start, e.parent, list_append(w.path, w.node)
+                from walk as w join edges as e on e.unit = w.node
+                where not list_contains(w.path, w.node) and e.parent is not null
+            )
+            select start, node, path from walk where node = start
+        ) as c
+        where _checked.org_unit_id = c.start and len(_checked._reasons) = 0
+        """
+    )
 
 
 def _flag_over_returned_lines(con: duckdb.DuckDBPyConnection) -> None:

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagster_project.contract.window import DateWindow
+
 # The repository root: dagster_project/settings.py → ../
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -54,6 +56,10 @@ DEFAULT_SCHEDULE_TIMEZONE = "UTC"
 DEFAULT_POOL_WAIT_SECONDS = 900
 DEFAULT_RUN_HISTORY_DAYS = 90
 DEFAULT_UMASK = 0o077
+# The plausible dates of the source data (docs/data_contract.md): from KPI_FIRST_MONTH minus the
+# history the KPIs compare with (prior-year growth: 12 months) to a few days after today (UTC).
+DEFAULT_DATE_HISTORY_MONTHS = 12
+DEFAULT_DATE_FUTURE_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,8 @@ class Settings:
     pool_wait_seconds: int = DEFAULT_POOL_WAIT_SECONDS
     run_history_days: int = DEFAULT_RUN_HISTORY_DAYS  # 0: keep every run
     umask: int = DEFAULT_UMASK
+    date_history_months: int = DEFAULT_DATE_HISTORY_MONTHS
+    date_future_days: int = DEFAULT_DATE_FUTURE_DAYS
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -94,6 +102,8 @@ class Settings:
             pool_wait_seconds=_int_env("KPI_POOL_WAIT_SECONDS", DEFAULT_POOL_WAIT_SECONDS, minimum=0),
             run_history_days=_int_env("KPI_RUN_HISTORY_DAYS", DEFAULT_RUN_HISTORY_DAYS, minimum=0),
             umask=_umask_env("KPI_UMASK", DEFAULT_UMASK),
+            date_history_months=_int_env("KPI_DATE_HISTORY_MONTHS", DEFAULT_DATE_HISTORY_MONTHS, minimum=0),
+            date_future_days=_int_env("KPI_DATE_FUTURE_DAYS", DEFAULT_DATE_FUTURE_DAYS, minimum=0),
         )
 
     def environment(self) -> dict[str, str]:
@@ -104,7 +114,14 @@ class Settings:
             "KPI_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "DAGSTER_HOME": str(self.dagster_home),
             "KPI_ENGINE": self.engine,
+            **self.date_window.environment(),
         }
+
+    @property
+    def date_window(self) -> DateWindow:
+        """The dates the source data may have; rows outside are quarantined, and the calendar of
+        dbt never reaches beyond it (docs/data_contract.md)."""
+        return DateWindow.from_first_month(self.first_month, self.date_history_months, self.date_future_days)
 
     @property
     def warehouse_path(self) -> Path:
@@ -118,6 +135,13 @@ class Settings:
     def spark_warehouse_dir(self) -> Path:
         """Spark's tables, one Parquet folder each: <dir>/<schema>.db/<table>/ (engine spark)."""
         return spark_warehouse_dir(self.data_dir)
+
+
+def default_date_window() -> DateWindow:
+    """The plausibility window of the default settings (KPI_FIRST_MONTH etc. unset)."""
+    return DateWindow.from_first_month(
+        DEFAULT_FIRST_MONTH, DEFAULT_DATE_HISTORY_MONTHS, DEFAULT_DATE_FUTURE_DAYS
+    )
 
 
 def spark_warehouse_dir(data_dir: Path) -> Path:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,8 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from dagster_project.contract import Contract
-from dagster_project.extract import EntityLoadResult, file_sha256, load_entity
-from tests.helpers import sales_line, write_csv
+from dagster_project.contract.window import DateWindow
+from dagster_project.extract import EntityLoadResult, ensure_warehouse_schema, file_sha256, load_entity
+from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError, default_date_window
+from tests.helpers import ORG_UNITS, sales_line, write_csv
 
 Loader = Callable[[str], EntityLoadResult]
 
@@ -366,7 +372,7 @@ def test_parquet_and_csv_mix(landing: Path, con, load: Loader) -> None:
         {
             "order_id": ["P1", "P2", "P3"],
             "line_no": pa.array([1, 1, 1], pa.int32()),
-            "order_date": pa.array([pa.scalar(0, pa.date32()).as_py()] * 3, pa.date32()),
+            "order_date": pa.array([date(2025, 1, 10)] * 3, pa.date32()),
             "customer_id": ["C1", None, "C2"],
             "org_unit_id": ["S1", "S2", "S1"],
             "sku": ["A", "B", "A"],
@@ -390,7 +396,7 @@ def test_parquet_and_csv_mix(landing: Path, con, load: Loader) -> None:
         "where order_id = 'P1'"
     ).fetchone()
     assert (str(row[0]), row[1], row[2], row[3], row[4]) == (
-        "1970-01-01",
+        "2025-01-10",
         Decimal("9.99"),
         Decimal("0"),
         "C1",
@@ -399,3 +405,213 @@ def test_parquet_and_csv_mix(landing: Path, con, load: Loader) -> None:
     assert con.execute(
         "select file_format from audit.load_batches where file_name like '%parquet'"
     ).fetchone() == ("parquet",)
+
+
+# --------------------------------------------------------------------------------------------
+# Plausibility window (issue 13 item 3): one absurd date must not load, nor stretch the calendar
+# --------------------------------------------------------------------------------------------
+
+PLAUSIBLE = "(KPI_FIRST_MONTH minus KPI_DATE_HISTORY_MONTHS to today plus KPI_DATE_FUTURE_DAYS)"
+
+
+@pytest.mark.parametrize("absurd", ["1900-01-01", "2099-01-15", "9999-12-31", "2022-12-31"])
+def test_a_sales_line_dated_outside_the_plausible_window_is_quarantined(
+    landing: Path, con, load: Loader, absurd: str
+) -> None:
+    write_csv(landing / "sales_lines" / "s.csv", [sales_line(order_id="GOOD"), sales_line(order_date=absurd)])
+    result = load("sales_lines")
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    latest = default_date_window().latest().isoformat()
+    assert quarantine(con, "sales_lines") == [
+        (3, f"order_date {absurd} is outside the plausible dates 2023-01-01 … {latest} {PLAUSIBLE}")
+    ]
+    assert con.execute("select _source_file from quarantine.sales_lines").fetchone() == ("sales_lines/s.csv",)
+
+
+def test_the_window_bounds_every_date_and_timestamp_and_follows_the_settings(
+    landing: Path, con, contract: Contract
+) -> None:
+    """The window comes from the settings (here: first month 2025-01, 0 months of history, 0 days
+    ahead); the first plausible day and today are accepted, the day before and tomorrow are not."""
+    window = DateWindow.from_first_month("2025-01", history_months=0, future_days=0)
+    today = datetime.now(UTC).date()
+    complaints = [
+        {"complaint_id": "K1", "opened_at": "2025-01-01 00:00:00", "resolved_at": f"{today} 08:00",
+         "org_unit_id": "S1", "category": "delay"},
+        {"complaint_id": "K2", "opened_at": "2024-12-31 23:59:59", "resolved_at": "",
+         "org_unit_id": "S1", "category": "delay"},
+        {"complaint_id": "K3", "opened_at": "2025-01-02 10:00", "resolved_at": f"{today + timedelta(days=1)}",
+         "org_unit_id": "S1", "category": "delay"},
+    ]  # fmt: skip
+    write_csv(landing / "complaints" / "c.csv", complaints)
+    load_entity(con, contract, "org_units", landing, date_window=window)
+    result = load_entity(con, contract, "complaints", landing, date_window=window)
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 2)
+    reasons = dict(con.execute("select complaint_id, _reason from quarantine.complaints").fetchall())
+    assert reasons["K2"].startswith(
+        f"opened_at 2024-12-31 23:59:59 is outside the plausible dates 2025-01-01 … {today}"
+    )
+    assert reasons["K3"].startswith(f"resolved_at {today + timedelta(days=1)} is outside the plausible dates")
+    assert Settings(Path(), Path(), Path(), "2GB", None, first_month="2025-01", date_history_months=0,
+                    date_future_days=0).date_window == window  # fmt: skip
+
+
+def test_the_window_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KPI_FIRST_MONTH", "2024-03")
+    monkeypatch.setenv("KPI_DATE_HISTORY_MONTHS", "14")
+    monkeypatch.setenv("KPI_DATE_FUTURE_DAYS", "3")
+    settings = Settings.from_env()
+    assert settings.date_window == DateWindow(date(2023, 1, 1), 3)
+    assert (
+        settings.environment().items() >= {"KPI_DATE_FROM": "2023-01-01", "KPI_DATE_FUTURE_DAYS": "3"}.items()
+    )
+    monkeypatch.setenv("KPI_DATE_FUTURE_DAYS", "-1")
+    with pytest.raises(SettingsError, match="KPI_DATE_FUTURE_DAYS='-1' is not a whole number"):
+        Settings.from_env()
+
+
+def test_a_discount_above_the_gross_value_is_quarantined(landing: Path, con, load: Loader) -> None:
+    """2 × 10.50 = 21.00 gross: a discount of 21 leaves revenue 0 (allowed), 5000 would make it negative."""
+    write_csv(
+        landing / "sales_lines" / "s.csv",
+        [sales_line(order_id="FREE", discount_amount="21"), sales_line(discount_amount="5000")],
+    )
+    result = load("sales_lines")
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    assert quarantine(con, "sales_lines") == [
+        (3, "discount_amount 5000 is more than the line's gross value quantity × unit_price = 21.0000")
+    ]
+
+
+def test_the_calendar_and_the_periods_stay_inside_the_window_whatever_the_data(
+    tmp_path: Path, contract: Contract
+) -> None:
+    """Rows dated 1900-01-01 and 9999-12-31 in the warehouse (loaded before the rule existed, or
+    planted): dbt's calendar spans only the window's whole years (2024 … this year), not 8,100
+    years, and the period grid has no period outside it."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+        ensure_warehouse_schema(con, contract)
+        for n, day in enumerate(["1900-01-01", "2025-03-10", "9999-12-31"], start=1):
+            con.execute(
+                "insert into raw.sales_lines (order_id, line_no, order_date, org_unit_id, sku, quantity, "
+                "unit_price, discount_amount, unit_cost, _load_batch_id, _source_row) "
+                f"values ('O{n}', 1, date '{day}', 'S1', 'A', 1, 1, 0, 1, 1, {n})"
+            )
+    window = DateWindow(date(2024, 1, 1), future_days=7)
+    completed = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "run", "--select", "+int_periods",
+         "--target-path", str(tmp_path / "target"), "--quiet"],
+        cwd=PROJECT_ROOT / "dbt_project",
+        env=os.environ | {"KPI_DATA_DIR": str(data_dir), "KPI_ENGINE": "duckdb",
+                          "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", **window.environment()},
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        first, last, days = con.execute(
+            "select min(date_day), max(date_day), count(*) from intermediate.int_calendar_days"
+        ).fetchone()
+        periods = con.execute(
+            "select min(period_start), max(period_end) from intermediate.int_periods"
+        ).fetchone()
+    this_year = window.latest().year
+    assert (first, last) == (date(2024, 1, 1), date(this_year, 12, 31))
+    assert days == (date(this_year + 1, 1, 1) - date(2024, 1, 1)).days
+    assert periods == (date(2024, 1, 1), date(this_year, 12, 31))
+
+
+@pytest.mark.parametrize("special", ["[v2]", "[", "]", "?", "*", "{a,b}", "{", "}"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_file_name_with_glob_characters_is_read_as_exactly_itself(
+    landing: Path, con, load: Loader, special: str, suffix: str
+) -> None:
+    """`sales_2025-06[v2].csv` once made DuckDB read sales_2025-062.csv and sales_2025-06v.csv
+    instead (a glob pattern): each file must load its own rows under its own name and checksum."""
+    folder = landing / "sales_lines"
+    # Files the pattern would match: one character for [v2] / ? / [, anything for *, a or b for {a,b}.
+    for decoy in ("2", "v", "a", "b", "x", "ab"):
+        write_csv(folder / f"sales_2025-06{decoy}.csv", [sales_line(order_id=f"DECOY-{decoy}")])
+    special_file = folder / f"sales_2025-06{special}{suffix}"
+    if suffix == ".csv":
+        write_csv(special_file, [sales_line(order_id="MINE")])
+    else:
+        pq.write_table(pa.table({k: [v] for k, v in sales_line(order_id="MINE").items()}), special_file)
+    result = load("sales_lines")
+    batch = next(b for b in result.batches if b.file_name == f"sales_lines/{special_file.name}")
+    assert (batch.status, batch.rows_read, batch.rows_loaded) == ("loaded", 1, 1)
+    rows = con.execute(
+        "select r.order_id, b.sha256 from raw.sales_lines as r join audit.load_batches as b "
+        "on b.batch_id = r._load_batch_id where b.file_name = ?",
+        [batch.file_name],
+    ).fetchall()
+    assert rows == [("MINE", file_sha256(special_file))]
+    assert result.rows_loaded == 7  # the six decoys once each, and the file itself
+
+
+def test_an_org_unit_cycle_is_rejected_in_extraction(tmp_path: Path, con, contract: Contract) -> None:
+    """R2 → R3 → R2 in one file: both rows are quarantined with the cycle, and S3 below them is
+    taken with them; a later file that closes a cycle over loaded units (R1's parent becomes S1,
+    whose parent is R1) is rejected too, so the loaded hierarchy keeps reaching the root."""
+    landing = tmp_path / "landing"
+    unit = {"name": "n", "name_zh": "", "unit_type": "region"}
+    write_csv(
+        landing / "org_units" / "a.csv",
+        [*ORG_UNITS, unit | {"org_unit_id": "R2", "parent_id": "R3"}, unit | {"org_unit_id": "R3", "parent_id": "R2"},
+         unit | {"org_unit_id": "S3", "parent_id": "R3", "unit_type": "store"}],
+    )  # fmt: skip
+    result = load_entity(con, contract, "org_units", landing)
+    assert (result.rows_loaded, result.rows_quarantined) == (4, 3)
+    assert con.execute("select _source_file, _source_row, _reason from quarantine.org_units order by 2").fetchall() == [
+        ("org_units/a.csv", 6, "parent_id cycle: R2 → R3 → R2 (the chain of parents never reaches the root)"),
+        ("org_units/a.csv", 7, "parent_id cycle: R3 → R2 → R3 (the chain of parents never reaches the root)"),
+        ("org_units/a.csv", 8, "parent_id 'R3' is rejected in this file"),
+    ]  # fmt: skip
+    write_csv(landing / "org_units" / "b.csv", [ORG_UNITS[1] | {"parent_id": "S1"}])
+    result = load_entity(con, contract, "org_units", landing)
+    assert (result.rows_loaded, result.rows_quarantined) == (0, 1)
+    assert con.execute("select _reason from quarantine.org_units where _source_file = 'org_units/b.csv'").fetchone() == (
+        "parent_id cycle: R1 → S1 → R1 (the chain of parents never reaches the root)",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_header_with_columns_differing_only_in_case_is_rejected(
+    landing: Path, con, load: Loader, suffix: str
+) -> None:
+    path = landing / "sales_lines" / f"s{suffix}"
+    row = sales_line() | {"SKU": "B"}
+    if suffix == ".csv":
+        write_csv(path, [row])
+    else:
+        path.parent.mkdir(parents=True)
+        pq.write_table(pa.table({k: [v] for k, v in row.items()}), path)
+    result = load("sales_lines")
+    (batch,) = result.batches
+    assert batch.status == "failed" and result.rows_loaded == 0
+    assert (
+        batch.error
+        == "ambiguous header: columns 'sku' and 'SKU' differ only in case or spaces (rename or remove one)"
+    )
+    logged = con.execute("select error from audit.load_batches where entity = 'sales_lines'").fetchone()[0]
+    assert logged.startswith(f"sales_lines/s{suffix}: ambiguous header: columns 'sku' and 'SKU'")
+
+
+def test_a_parquet_column_named_file_row_number_is_an_ordinary_extra_column(
+    landing: Path, con, load: Loader
+) -> None:
+    path = landing / "sales_lines" / "p.parquet"
+    path.parent.mkdir(parents=True)
+    rows = [
+        sales_line(order_id="P1") | {"file_row_number": "7"},
+        sales_line(order_id="P2", quantity="0") | {"file_row_number": "8"},
+    ]
+    pq.write_table(pa.table({k: [r[k] for r in rows] for k in rows[0]}), path)
+    result = load("sales_lines")
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    assert con.execute("select _source_row, extra_columns from raw.sales_lines").fetchone() == (
+        1,
+        '{"file_row_number":"7"}',
+    )
+    assert quarantine(con, "sales_lines") == [(2, "quantity must be greater than 0: 0")]

@@ -57,7 +57,14 @@ def build_extract_asset(entity: Entity) -> dg.AssetsDefinition:
         Path(warehouse.database).parent.mkdir(parents=True, exist_ok=True)
         try:
             with warehouse.get_connection() as con:
-                result = load_entity(con, load_contract(), entity.name, landing.root, run_id=context.run_id)
+                result = load_entity(
+                    con,
+                    load_contract(),
+                    entity.name,
+                    landing.root,
+                    run_id=context.run_id,
+                    date_window=landing.date_window,
+                )
                 reasons = top_quarantine_reasons(
                     con, entity.name, [b.batch_id for b in result.loaded_files if b.batch_id]
                 )

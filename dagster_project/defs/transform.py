@@ -154,7 +154,9 @@ def _build(
     them readable by the publish step."""
     settings = Settings.from_env()
     before_dbt_build(settings)
-    with environment_overrides(with_parent_pid(env or {})):  # dagster-dbt copies os.environ for dbt
+    # dagster-dbt starts dbt with a copy of os.environ; the date window bounds dbt's calendar, and the
+    # parent's PID lets kpi-dbt die with it.
+    with environment_overrides(with_parent_pid({**settings.date_window.environment(), **(env or {})})):
         invocation = dbt.cli(args, context=context)
     yield from invocation.stream()
     if stages_scorecards:

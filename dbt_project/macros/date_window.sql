@@ -1,0 +1,27 @@
+{#-
+  The plausibility window of the source data (docs/data_contract.md, "Plausible dates"): the
+  extractor quarantines rows dated outside it, and the calendar (int_calendar_days) and so every
+  period grid never reach beyond it, whatever date the data holds. Dagster passes it in the
+  environment variables KPI_DATE_FROM (YYYY-MM-DD, the first plausible date) and
+  KPI_DATE_FUTURE_DAYS (days after the current date); dagster_project/contract/window.py.
+  Read at execution only, as the month window (macros/partition_window.sql), so partial parsing
+  stays valid. Without them the build fails: an unbounded calendar is what the window prevents.
+-#}
+
+{#- {'from': SQL date expression, 'to': SQL date expression} -#}
+{%- macro kpi_date_window() -%}
+    {%- if not execute -%}
+        {{ return({'from': "cast('2000-01-01' as date)", 'to': "cast('2000-12-31' as date)"}) }}
+    {%- endif -%}
+    {%- set first = env_var('KPI_DATE_FROM', '') -%}
+    {%- set days = env_var('KPI_DATE_FUTURE_DAYS', '') -%}
+    {%- if not first or not days -%}
+        {{ exceptions.raise_compiler_error("KPI_DATE_FROM and KPI_DATE_FUTURE_DAYS are not set: run dbt through `kpi` (or set them: the first plausible date, YYYY-MM-DD, and the days after today; docs/data_contract.md)") }}
+    {%- endif -%}
+    {%- set first = modules.datetime.datetime.strptime(first | string, '%Y-%m-%d').date() -%}
+    {%- if not (days | string).isdigit() -%}
+        {{ exceptions.raise_compiler_error("KPI_DATE_FUTURE_DAYS=" ~ days ~ " is not a whole number of days") }}
+    {%- endif -%}
+    {{ return({'from': kpi_date_literal(first),
+               'to': "cast(" ~ dbt.dateadd('day', days | int, 'current_date') ~ " as date)"}) }}
+{%- endmacro -%}
