@@ -93,6 +93,18 @@ SCORECARD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("weight", "double"),
 )
 SCORECARD_KEY = ("period_grain", "period_start", "org_unit_id", "kpi_id")
+# The comparison columns: another period's actual (and the difference to it), not the period's own
+# figures. They are left out of the content hash, so they never make a version by themselves, and
+# the current `scorecard` rows always show the current versions of the compared periods: refreshed
+# in place when a compared period is restated (the history keeps them as published). docs/bi_tables.md.
+# (comparison column, its change column, months back: None = one period of the row's grain)
+COMPARISONS: tuple[tuple[str, str, int | None], ...] = (
+    ("prior_period_actual", "change_vs_prior_period", None),
+    ("prior_year_actual", "change_vs_prior_year", 12),
+)
+COMPARISON_COLUMNS = tuple(name for pair in COMPARISONS for name in pair[:2])
+# What a period's version is: its own figures (the content hash covers these columns).
+SCORECARD_CONTENT_COLUMNS = tuple(c for c in SCORECARD_COLUMNS if c[0] not in COMPARISON_COLUMNS)
 
 SCORES_COLUMNS: tuple[tuple[str, str], ...] = (
     ("period_grain", "varchar"),
@@ -297,6 +309,8 @@ CHECK_APPLIES_SQL = (
     "or {check}.period_grain = {period}.period_grain)))"
 )
 GRAINS = ("month", "quarter", "year")
+# SQL: the length in months of a period of grain `{grain}`.
+GRAIN_MONTHS_SQL = "(case {grain} when 'month' then 1 when 'quarter' then 3 else 12 end)"
 
 
 class PublishError(Exception):
@@ -648,7 +662,7 @@ def _stage(con: duckdb.DuckDBPyConnection) -> None:
     # The content hash of each period (dagster_project/lineage/hashing.py), recomputed by `kpi audit verify`.
     con.execute(
         "create temp table staged_periods as "
-        + period_content_sql("staged_scorecard", "staged_scores", SCORECARD_COLUMNS, SCORES_COLUMNS)
+        + period_content_sql("staged_scorecard", "staged_scores", SCORECARD_CONTENT_COLUMNS, SCORES_COLUMNS)
     )
 
 
@@ -665,6 +679,26 @@ def _decide(
         for grain, start, version, content_hash in con.execute(
             "select period_grain, period_start, version, content_hash from pub.publications "
             "qualify row_number() over (partition by period_grain, period_start order by version desc) = 1"
+        ).fetchall()
+    }
+    # The current versions' own figures, recomputed from the history: a version recorded before the
+    # content hash left the comparison columns out has a stored hash over every column, and must not
+    # be restated only because the hash now covers fewer columns.
+    own = {
+        (grain, start): content_hash
+        for grain, start, content_hash in con.execute(
+            f"""
+            with current_versions as (
+                select period_grain, period_start, max(version) as version from pub.publications group by all
+            ), {_current_rows_sql("scorecard_history", "current_scorecard")},
+               {_current_rows_sql("scorecard_scores_history", "current_scores")},
+            content as ({
+                period_content_sql(
+                    "current_scorecard", "current_scores", SCORECARD_CONTENT_COLUMNS, SCORES_COLUMNS
+                )
+            })
+            select period_grain, period_start, content_hash from content
+            """
         ).fetchall()
     }
     suffix = f"; context: {reason_context}" if reason_context else ""
@@ -696,7 +730,7 @@ def _decide(
                     failing_checks=failures,
                 )
             )
-        elif content_hash == current_hash:
+        elif content_hash in (current_hash, own.get(key)):
             outcomes.append(
                 PeriodOutcome(
                     **common,
@@ -729,6 +763,15 @@ def _decide(
                 )
             )
     return outcomes
+
+
+def _current_rows_sql(history: str, name: str) -> str:
+    """A CTE `name`: the rows of `history` of the current versions (CTE current_versions)."""
+    return (
+        f"{name} as (select h.* from pub.main.{history} as h join current_versions as v "
+        "on v.period_grain = h.period_grain and v.period_start = h.period_start "
+        "and v.version = h.publication_version)"
+    )
 
 
 def _write(
@@ -834,6 +877,7 @@ def _write(
             order by {", ".join(f"h.{k}" for k in key)}
             """
         )
+    _refresh_comparisons(con)
     provenance_hash = _write_provenance(con, provenance) if provenance else None
     if provenance:
         _write_value_inputs(con, provenance.run_id)
@@ -864,6 +908,63 @@ def _write(
         )
     _write_alerts(con)
     con.execute("commit")
+
+
+def comparison_sql(current: str, fallback: str | None = None) -> str:
+    """SQL: per row of table `current`, the comparison columns it must show (COMPARISONS).
+
+    The compared period's actual in `current` (the current published versions) when that period is
+    published; otherwise (a period before the first published one) the value the row's version was
+    published with: the row's own, or that of its version in table `fallback` (the history) when
+    given. One row per (period_grain, period_start, org_unit_id, kpi_id); used by the publisher to
+    refresh the current rows and by `kpi audit verify` to check them.
+    """
+    selects, joins = [], []
+    if fallback:
+        joins.append(
+            f"join {fallback} as f on f.period_grain = c.period_grain and f.period_start = c.period_start "
+            "and f.publication_version = c.publication_version and f.org_unit_id = c.org_unit_id "
+            "and f.kpi_id = c.kpi_id"
+        )
+    own = "f" if fallback else "c"
+    for i, (column, change, months) in enumerate(COMPARISONS):
+        back = GRAIN_MONTHS_SQL.format(grain="c.period_grain") if months is None else str(months)
+        alias = f"compared_{i}"
+        joins.append(
+            f"left join {current} as {alias} on {alias}.kpi_id = c.kpi_id and {alias}.org_unit_id = c.org_unit_id "
+            f"and {alias}.period_grain = c.period_grain "
+            f"and {alias}.period_start = cast(c.period_start - to_months({back}) as date)"
+        )
+        value = f"case when {alias}.period_start is null then {own}.{column} else {alias}.actual end"
+        selects.append(f"{value} as {column}")
+        selects.append(
+            f"case when {alias}.period_start is null then {own}.{change} else c.actual - {alias}.actual end "
+            f"as {change}"
+        )
+    return (
+        f"select c.period_grain, c.period_start, c.org_unit_id, c.kpi_id, {', '.join(selects)} "
+        f"from {current} as c {' '.join(joins)}"
+    )
+
+
+def _refresh_comparisons(con: duckdb.DuckDBPyConnection) -> None:
+    """The comparison columns of the current rows show the current versions of the compared periods.
+
+    In place, in `scorecard` only: a restated March refreshes April's prior-period and next year's
+    March's prior-year columns without giving them a version (the history keeps what was published).
+    """
+    con.execute(f"create temp table comparisons as {comparison_sql('pub.main.scorecard')}")
+    assignments = ", ".join(f"{name} = n.{name}" for name in COMPARISON_COLUMNS)
+    differs = " or ".join(f"c.{name} is distinct from n.{name}" for name in COMPARISON_COLUMNS)
+    con.execute(
+        f"""
+        update pub.main.scorecard as c set {assignments}
+        from comparisons as n
+        where n.period_grain = c.period_grain and n.period_start = c.period_start
+          and n.org_unit_id = c.org_unit_id and n.kpi_id = c.kpi_id and ({differs})
+        """
+    )
+    con.execute("drop table comparisons")
 
 
 def _write_provenance(con: duckdb.DuckDBPyConnection, provenance: RunProvenance) -> str:
@@ -940,7 +1041,7 @@ def _write_value_inputs(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         """
     )
     con.execute(
-        """
+        f"""
         insert into pub.main.value_inputs
         with offsets as (
             select 0 as offset_months
@@ -950,7 +1051,7 @@ def _write_value_inputs(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
             select d.period_grain, d.period_start, d.version, o.offset_months,
                    d.period_start - to_months(o.offset_months) as window_start,
                    d.period_start - to_months(o.offset_months)
-                       + to_months(case d.period_grain when 'month' then 1 when 'quarter' then 3 else 12 end)
+                       + to_months({GRAIN_MONTHS_SQL.format(grain="d.period_grain")})
                        as window_end
             from decisions as d cross join offsets as o
             where d.outcome = 'published'

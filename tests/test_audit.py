@@ -117,7 +117,23 @@ def test_an_edited_current_scorecard_row_is_named(store: Path) -> None:
         [date(2025, 2, 1)],
     )
     assert findings(store) == [
-        "scorecard (month 2025-02-01, version 1) HQ/return_rate: the row differs from the published version in the history"
+        "scorecard (month 2025-02-01, version 1) HQ/return_rate: the row differs from the published version in the history",
+        # its change vs January is computed from the (edited) actual
+        "scorecard (month 2025-02-01, version 1) HQ/return_rate: change_vs_prior_period: "
+        "not the current version of the compared period",
+    ]
+
+
+def test_an_edited_comparison_column_is_named(store: Path) -> None:
+    edit(
+        store,
+        "update scorecard set prior_period_actual = 7 where period_start = ? and period_grain = 'month' "
+        "and org_unit_id = 'S1' and kpi_id = 'nps'",
+        [date(2025, 2, 1)],
+    )
+    assert findings(store) == [
+        "scorecard (month 2025-02-01, version 1) S1/nps: prior_period_actual: "
+        "not the current version of the compared period"
     ]
 
 

@@ -28,13 +28,16 @@ from dagster_project.lineage.hashing import (
 from dagster_project.publish import (
     CHECK_APPLIES_SQL,
     CHECK_RESULTS_COLUMNS,
+    COMPARISON_COLUMNS,
     KPI_INPUTS_COLUMNS,
     PUBLICATION_FILES_COLUMNS,
     PUBLICATION_RUNS_COLUMNS,
     PUBLICATIONS_COLUMNS,
     SCORECARD_COLUMNS,
+    SCORECARD_CONTENT_COLUMNS,
     SCORES_COLUMNS,
     VALUE_INPUTS_COLUMNS,
+    comparison_sql,
 )
 
 ROW_TABLES = (
@@ -128,28 +131,38 @@ def _verify_chain(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
 
 
 def _verify_history(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
+    # The content hash covers a version's own figures (SCORECARD_CONTENT_COLUMNS); versions published
+    # before the comparison columns were left out of it have a hash over every column: either matches.
+    by_version = ("period_grain", "period_start", "publication_version")
     recomputed = con.execute(
         f"""
         with content as ({
             period_content_sql(
                 "scorecard_history",
                 "scorecard_scores_history",
-                SCORECARD_COLUMNS,
+                SCORECARD_CONTENT_COLUMNS,
                 SCORES_COLUMNS,
-                group_by=("period_grain", "period_start", "publication_version"),
+                by_version,
+            )
+        }), legacy as ({
+            period_content_sql(
+                "scorecard_history", "scorecard_scores_history", SCORECARD_COLUMNS, SCORES_COLUMNS, by_version
             )
         })
-        select p.period_grain, p.period_start, p.version, p.content_hash, c.content_hash
+        select p.period_grain, p.period_start, p.version
         from publications as p
         left join content as c
             on c.period_grain = p.period_grain and c.period_start = p.period_start
             and c.publication_version = p.version
-        where p.content_hash is distinct from c.content_hash
+        left join legacy as l
+            on l.period_grain = p.period_grain and l.period_start = p.period_start
+            and l.publication_version = p.version
+        where p.content_hash is distinct from c.content_hash and p.content_hash is distinct from l.content_hash
           and p.record_hash is not null  -- versions published before the audit trail: not covered
         order by p.period_grain, p.period_start, p.version
         """
     ).fetchall()
-    for grain, start, version, _, _ in recomputed:
+    for grain, start, version in recomputed:
         report.findings.append(
             Finding(
                 "scorecard_history",
@@ -191,8 +204,10 @@ def _verify_history(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> Non
 
 
 def _verify_current(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
-    """The tables BI reads hold, for each period, exactly the rows of its latest version."""
-    for history, current, _, columns, key in ROW_TABLES:
+    """The tables BI reads hold, for each period, exactly the rows of its latest version; their
+    comparison columns show the current versions of the compared periods (`comparison_sql`)."""
+    for history, current, _, all_columns, key in ROW_TABLES:
+        columns = [c for c in all_columns if c[0] not in COMPARISON_COLUMNS]
         for grain, start, version, row_key, problem in con.execute(
             f"""
             with latest as (
@@ -222,6 +237,30 @@ def _verify_current(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> Non
             """
         ).fetchall():
             report.findings.append(Finding(current, f"{_period(grain, start, version)} {row_key}", problem))
+    # The comparison columns: what the publisher's refresh makes of the current rows. A row whose
+    # compared period is not published keeps the value its version was published with (the history).
+    differs = " or ".join(f"e.{name} is distinct from c.{name}" for name in COMPARISON_COLUMNS)
+    named = ", ".join(f"case when e.{n} is distinct from c.{n} then '{n}' end" for n in COMPARISON_COLUMNS)
+    for grain, start, version, row_key, names in con.execute(
+        f"""
+        with expected as ({comparison_sql("scorecard", fallback="scorecard_history")})
+        select c.period_grain, c.period_start, c.publication_version, c.org_unit_id || '/' || c.kpi_id,
+               concat_ws(', ', {named})
+        from scorecard as c
+        join expected as e
+            on e.period_grain = c.period_grain and e.period_start = c.period_start
+            and e.org_unit_id = c.org_unit_id and e.kpi_id = c.kpi_id
+        where {differs}
+        order by 1, 2, 3, 4
+        """
+    ).fetchall():
+        report.findings.append(
+            Finding(
+                "scorecard",
+                f"{_period(grain, start, version)} {row_key}",
+                f"{names}: not the current version of the compared period",
+            )
+        )
 
 
 def _verify_inputs_and_checks(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
