@@ -42,6 +42,7 @@ from dagster_project.lineage.hashing import (
     row_json_sql,
 )
 from dagster_project.lineage.provenance import RunProvenance
+from dagster_project.lineage.seal import SEAL_TABLES, SEALED_ROW_HASHES_COLUMNS, SEALS_COLUMNS, write_seal
 
 PUBLISHED_FILE_NAME = "published.duckdb"
 NEXT_SUFFIX = ".next"
@@ -287,6 +288,9 @@ CONTRACT_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "value_inputs": VALUE_INPUTS_COLUMNS,
     "scorecard_row_hashes": ROW_HASHES_COLUMNS,
     "kpi_alerts": ALERTS_COLUMNS,
+    # The seal over every published table, per publication (dagster_project/lineage/seal.py).
+    "publication_seals": SEALS_COLUMNS,
+    "sealed_row_hashes": SEALED_ROW_HASHES_COLUMNS,
 }
 PUBLISHED_TABLES: tuple[str, ...] = (*CONTRACT_TABLES, "kpi_dictionary")
 
@@ -907,6 +911,7 @@ def _write(
             f"select * from wh.{'.'.join(STAGED_DICTIONARY)} order by kpi_id"
         )
     _write_alerts(con)
+    write_seal(con, "pub", [t for t in PUBLISHED_TABLES if t not in SEAL_TABLES], run_id, stamp)
     con.execute("commit")
 
 

@@ -25,6 +25,7 @@ from dagster_project.lineage.hashing import (
     record_hash,
     row_json_sql,
 )
+from dagster_project.lineage.seal import SEAL_TABLES, key_sql, verify_seals
 from dagster_project.publish import (
     CHECK_APPLIES_SQL,
     CHECK_RESULTS_COLUMNS,
@@ -33,11 +34,13 @@ from dagster_project.publish import (
     PUBLICATION_FILES_COLUMNS,
     PUBLICATION_RUNS_COLUMNS,
     PUBLICATIONS_COLUMNS,
+    PUBLISHED_TABLES,
     SCORECARD_COLUMNS,
     SCORECARD_CONTENT_COLUMNS,
     SCORES_COLUMNS,
     VALUE_INPUTS_COLUMNS,
     comparison_sql,
+    parquet_dir,
 )
 
 ROW_TABLES = (
@@ -71,6 +74,11 @@ class VerifyReport:
     head_hash: str | None = None
     findings: list[Finding] = field(default_factory=list)
     unchained: int = 0  # publications written before the audit trail existed (no record_hash)
+    sealed: bool = False  # the store has the seal tables (published by a publisher that seals)
+    seals: int = 0
+    anchor: str | None = None  # the newest seal's hash: what `kpi audit anchor` prints
+    seal_chain: tuple[str, ...] = ()
+    parquet_files: int = 0
 
     @property
     def ok(self) -> bool:
@@ -89,7 +97,62 @@ def verify_published(published: Path) -> VerifyReport:
         _verify_current(con, report)
         _verify_inputs_and_checks(con, report)
         _verify_provenance(con, report, published.parent)
+        state, sealed = verify_seals(
+            con, [t for t in PUBLISHED_TABLES if t not in SEAL_TABLES], report.head_hash
+        )
+        report.sealed, report.seals, report.anchor, report.seal_chain = (
+            state.sealed,
+            state.seals,
+            state.head,
+            state.chain,
+        )
+        explained = {finding.table for finding in report.findings}
+        for finding in sealed:
+            # a table-level mismatch only when no row-level check has named the table already
+            if finding.row == "the table" and finding.table in explained:
+                continue
+            report.findings.append(Finding(finding.table, finding.row, finding.problem))
+        _verify_parquet(con, report, published.parent)
     return report
+
+
+def _verify_parquet(con: duckdb.DuckDBPyConnection, report: VerifyReport, data_dir: Path) -> None:
+    """Each Parquet copy holds exactly the rows of its table in the store (names the first rows)."""
+    folder = parquet_dir(data_dir)
+    present = {
+        row[0]
+        for row in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+    }
+    explained = {finding.table for finding in report.findings}
+    for table in PUBLISHED_TABLES:
+        if table not in present or table in explained:  # the store's table itself was edited: named
+            continue
+        path = folder / f"{table}.parquet"
+        label = f"parquet {path.relative_to(data_dir)}"
+        if not path.is_file():
+            report.findings.append(Finding(label, "the file", "is missing"))
+            continue
+        report.parquet_files += 1
+        source = f"read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')"
+        try:
+            differences = [
+                (key, problem)
+                for extra, missing, problem in (
+                    (source, table, "the row differs from the store or is not in it"),
+                    (table, source, "the store's row is missing from the Parquet copy"),
+                )
+                for (key,) in con.execute(
+                    f"select {key_sql(table, 'x')} from (select * from {extra} except all "
+                    f"select * from {missing}) as x order by 1 limit 10"
+                ).fetchall()
+            ]
+        except duckdb.Error as error:
+            report.findings.append(Finding(label, "the file", f"cannot be compared with the store: {error}"))
+            continue
+        for key, problem in differences:
+            report.findings.append(Finding(label, key, problem))
 
 
 def _period(grain: str, start: object, version: object) -> str:
@@ -102,10 +165,26 @@ def _verify_chain(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
         f"select {', '.join(names)} from publications order by publication_id nulls first, published_at"
     ).fetchall()
     previous = GENESIS_HASH
+    # Records without chain fields are "predating" only if older than the first chained record.
+    chained_since = min(
+        (row[names.index("published_at")] for row in rows if row[names.index("record_hash")] is not None),
+        default=None,
+    )
     for row in rows:
         record = dict(zip(names, row, strict=True))
         if record["record_hash"] is None and record["publication_id"] is None:
-            report.unchained += 1
+            if chained_since is None or record["published_at"] < chained_since:
+                report.unchained += 1
+            else:
+                report.findings.append(
+                    Finding(
+                        "publications",
+                        _period(record["period_grain"], record["period_start"], record["version"])
+                        + f" published_at {record['published_at']}",
+                        "the record has no publication_id and record_hash but is newer than the first "
+                        f"chained record ({chained_since}): its chain fields were removed",
+                    )
+                )
             continue
         where = f"publication_id={record['publication_id']} " + _period(
             record["period_grain"], record["period_start"], record["version"]
