@@ -24,6 +24,7 @@ fail fast instead of corrupting the next file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -144,6 +145,10 @@ PUBLICATIONS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("checks_hash", "varchar"),
     ("previous_record_hash", "varchar"),
     ("record_hash", "varchar"),
+    # A restatement: did its input batches change (new or changed files), or not (the change came
+    # from definitions, targets, code, or an edit of the warehouse)? NULL for initial versions and
+    # when unknown. Added after record_hash (additive), and covered by it when not NULL.
+    ("inputs_changed", "boolean"),
 )
 
 ATTEMPTS_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -439,6 +444,8 @@ class PeriodOutcome:
     row_count: int = 0
     content_hash: str | None = None
     failing_checks: tuple[CheckResult, ...] = ()
+    # a restatement: whether its input batches differ from the previous version's (None: unknown)
+    inputs_changed: bool | None = None
 
     @property
     def key(self) -> PeriodKey:
@@ -534,7 +541,7 @@ def publish_scorecards(
                 _ensure_schema(con)
                 _stage(con)
                 periods = _decide(con, gate, reason_context)
-                _write(con, gate, periods, run_id, stamp, checked_at, provenance)
+                periods = _write(con, gate, periods, run_id, stamp, checked_at, provenance)
                 _write_parquet(con, parquet_tmp)
                 con.execute("checkpoint pub")
                 con.execute("detach pub")
@@ -786,7 +793,8 @@ def _write(
     stamp: datetime,
     checked_at: datetime,
     provenance: RunProvenance | None,
-) -> None:
+) -> list[PeriodOutcome]:
+    """Write the publication in one transaction; returns the outcomes, restatements annotated."""
     con.execute(
         """
         create temp table decisions (
@@ -883,10 +891,25 @@ def _write(
         )
     _refresh_comparisons(con)
     provenance_hash = _write_provenance(con, provenance) if provenance else None
+    inputs_changed: dict[PeriodKey, bool | None] = {}
     if provenance:
         _write_value_inputs(con, provenance.run_id)
+        inputs_changed = _inputs_changed(con)
+    periods = [
+        dataclasses.replace(
+            p, inputs_changed=inputs_changed[p.key], reason=_with_inputs_note(p, inputs_changed[p.key])
+        )
+        if p.key in inputs_changed
+        else p
+        for p in periods
+    ]
+    if inputs_changed:
+        con.executemany(
+            "update decisions set reason = ? where period_grain = ? and period_start = ?",
+            [(p.reason, p.period_grain, p.period_start) for p in periods if p.key in inputs_changed],
+        )
     _write_row_hashes(con)
-    _write_publications(con, run_id, stamp, provenance, provenance_hash)
+    _write_publications(con, run_id, stamp, provenance, provenance_hash, inputs_changed)
     con.execute(
         """
         insert into pub.main.publication_attempts
@@ -913,6 +936,51 @@ def _write(
     _write_alerts(con)
     write_seal(con, "pub", [t for t in PUBLISHED_TABLES if t not in SEAL_TABLES], run_id, stamp)
     con.execute("commit")
+    return periods
+
+
+INPUTS_UNCHANGED_NOTE = (
+    "inputs unchanged: the same source batches and row counts as version {previous} (no new or "
+    "changed file); the change comes from definitions, targets, code or an edit of the warehouse"
+)
+
+
+def _with_inputs_note(period: PeriodOutcome, changed: bool | None) -> str:
+    if changed is not False or period.version is None:
+        return period.reason
+    head, context, tail = period.reason.partition("; context: ")
+    return f"{head}; {INPUTS_UNCHANGED_NOTE.format(previous=period.version - 1)}{context}{tail}"
+
+
+def _inputs_changed(con: duckdb.DuckDBPyConnection) -> dict[PeriodKey, bool | None]:
+    """Per restatement of this publication: do its value_inputs differ from the previous version's?
+
+    None when the previous version has no recorded inputs (published without provenance).
+    """
+    columns = "org_unit_id, semantic_model, offset_months, load_batch_id, row_count"
+    rows = con.execute(
+        f"""
+        select d.period_grain, d.period_start,
+               exists (select 1 from pub.main.value_inputs as o where o.period_grain = d.period_grain
+                       and o.period_start = d.period_start and o.publication_version = d.version - 1),
+               exists (
+                   (select {columns} from pub.main.value_inputs where period_grain = d.period_grain
+                    and period_start = d.period_start and publication_version = d.version
+                    except all
+                    select {columns} from pub.main.value_inputs where period_grain = d.period_grain
+                    and period_start = d.period_start and publication_version = d.version - 1)
+                   union all
+                   (select {columns} from pub.main.value_inputs where period_grain = d.period_grain
+                    and period_start = d.period_start and publication_version = d.version - 1
+                    except all
+                    select {columns} from pub.main.value_inputs where period_grain = d.period_grain
+                    and period_start = d.period_start and publication_version = d.version)
+               )
+        from decisions as d
+        where d.outcome = 'published' and d.publication_reason = 'restatement'
+        """
+    ).fetchall()
+    return {(grain, start): (changed if recorded else None) for grain, start, recorded, changed in rows}
 
 
 def comparison_sql(current: str, fallback: str | None = None) -> str:
@@ -1098,6 +1166,7 @@ def _write_publications(
     stamp: datetime,
     provenance: RunProvenance | None,
     provenance_hash: str | None,
+    inputs_changed: Mapping[PeriodKey, bool | None],
 ) -> None:
     """One record per new version, each carrying the hash of the one before (the hash chain)."""
     rows = con.execute(
@@ -1128,13 +1197,20 @@ def _write_publications(
             publication_id, provenance.dbt.invocation_id if provenance and provenance.dbt else None,
             provenance.git_commit if provenance else None, provenance_hash, inputs, checks, previous,
         ]  # fmt: skip
-        previous = record_hash(values)
-        records.append((*values, previous))
+        changed = inputs_changed.get((grain, start))
+        previous = record_hash(publication_hash_values(values, changed))
+        records.append((*values, previous, changed))
     if records:
         con.executemany(
             f"insert into pub.main.publications values ({', '.join('?' * len(PUBLICATIONS_COLUMNS))})",
             records,
         )
+
+
+def publication_hash_values(before_hash: Sequence[object], inputs_changed: bool | None) -> list[object]:
+    """What a publication's record_hash covers: every column before it, and inputs_changed when set
+    (records from before that column existed hash without it)."""
+    return [*before_hash, inputs_changed] if inputs_changed is not None else list(before_hash)
 
 
 def _write_alerts(con: duckdb.DuckDBPyConnection) -> None:

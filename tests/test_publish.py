@@ -479,6 +479,40 @@ def test_a_restated_period_does_not_re_version_the_periods_compared_with_it(
     assert report.ok, report.findings
 
 
+def test_a_restatement_records_whether_its_input_batches_changed(
+    publish: Callable[..., PublicationReport], warehouse: Path, data_dir: Path
+) -> None:
+    """Issue 13 item 7: a warehouse row edited and re-run is not a plain restatement."""
+    publish()
+    set_actual(warehouse, "month", FEB, "nps", "HQ", 12.0)  # an edit of the warehouse, no new file
+    edited = publish(reason_context="rerun").outcome("month", FEB)
+    assert (edited.version, edited.inputs_changed) == (2, False)
+    assert "inputs unchanged: the same source batches and row counts as version 1" in edited.reason
+    assert edited.reason.endswith("; context: rerun")
+
+    with duckdb.connect(str(warehouse)) as con:  # a late file: a new batch feeds February
+        con.execute(
+            "insert into audit.load_batches select * replace (4 as batch_id, 'd4' as sha256, "
+            "'sales_lines/2025-02-late.csv' as file_name) from audit.load_batches where batch_id = 2"
+        )
+        con.execute(
+            "insert into lineage.batch_contributions values ('sales_lines', 4, 'S1', date '2025-02-01', 3)"
+        )
+    set_actual(warehouse, "month", FEB, "nps", "HQ", 13.0)
+    late = publish().outcome("month", FEB)
+    assert (late.version, late.inputs_changed) == (3, True)
+    assert "inputs unchanged" not in late.reason
+    assert query(
+        data_dir,
+        "select version, reason, inputs_changed from publications where period_grain = 'month' "
+        "and period_start = ? order by version",
+        [FEB],
+    ) == [(1, "initial", None), (2, "restatement", False), (3, "restatement", True)]
+    assert scalar(
+        data_dir, "select reason from publication_attempts where outcome = 'published' and version = 2"
+    ).startswith("restatement: content changed since version 1")
+
+
 def link_comparisons(con: duckdb.DuckDBPyConnection) -> None:
     """What dbt does: each staged row's prior-period and prior-year columns from the staged actuals."""
     con.execute("alter table scorecard.scorecard alter change_vs_prior_period type double")

@@ -41,6 +41,7 @@ from dagster_project.publish import (
     VALUE_INPUTS_COLUMNS,
     comparison_sql,
     parquet_dir,
+    publication_hash_values,
 )
 
 ROW_TABLES = (
@@ -198,7 +199,11 @@ def _verify_chain(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
                     "a publication record was deleted, inserted or reordered",
                 )
             )
-        if record_hash(row[:-1]) != record["record_hash"]:
+        before_hash = row[: names.index("record_hash")]
+        if (
+            record_hash(publication_hash_values(before_hash, record["inputs_changed"]))
+            != record["record_hash"]
+        ):
             report.findings.append(
                 Finding(
                     "publications", where, "the row was edited: its columns no longer match its record_hash"
