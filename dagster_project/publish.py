@@ -24,6 +24,7 @@ fail fast instead of corrupting the next file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -42,6 +43,7 @@ from dagster_project.lineage.hashing import (
     row_json_sql,
 )
 from dagster_project.lineage.provenance import RunProvenance
+from dagster_project.lineage.seal import SEAL_TABLES, SEALED_ROW_HASHES_COLUMNS, SEALS_COLUMNS, write_seal
 
 PUBLISHED_FILE_NAME = "published.duckdb"
 NEXT_SUFFIX = ".next"
@@ -93,6 +95,18 @@ SCORECARD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("weight", "double"),
 )
 SCORECARD_KEY = ("period_grain", "period_start", "org_unit_id", "kpi_id")
+# The comparison columns: another period's actual (and the difference to it), not the period's own
+# figures. They are left out of the content hash, so they never make a version by themselves, and
+# the current `scorecard` rows always show the current versions of the compared periods: refreshed
+# in place when a compared period is restated (the history keeps them as published). docs/bi_tables.md.
+# (comparison column, its change column, months back: None = one period of the row's grain)
+COMPARISONS: tuple[tuple[str, str, int | None], ...] = (
+    ("prior_period_actual", "change_vs_prior_period", None),
+    ("prior_year_actual", "change_vs_prior_year", 12),
+)
+COMPARISON_COLUMNS = tuple(name for pair in COMPARISONS for name in pair[:2])
+# What a period's version is: its own figures (the content hash covers these columns).
+SCORECARD_CONTENT_COLUMNS = tuple(c for c in SCORECARD_COLUMNS if c[0] not in COMPARISON_COLUMNS)
 
 SCORES_COLUMNS: tuple[tuple[str, str], ...] = (
     ("period_grain", "varchar"),
@@ -131,6 +145,10 @@ PUBLICATIONS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("checks_hash", "varchar"),
     ("previous_record_hash", "varchar"),
     ("record_hash", "varchar"),
+    # A restatement: did its input batches change (new or changed files), or not (the change came
+    # from definitions, targets, code, or an edit of the warehouse)? NULL for initial versions and
+    # when unknown. Added after record_hash (additive), and covered by it when not NULL.
+    ("inputs_changed", "boolean"),
 )
 
 ATTEMPTS_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -275,6 +293,9 @@ CONTRACT_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "value_inputs": VALUE_INPUTS_COLUMNS,
     "scorecard_row_hashes": ROW_HASHES_COLUMNS,
     "kpi_alerts": ALERTS_COLUMNS,
+    # The seal over every published table, per publication (dagster_project/lineage/seal.py).
+    "publication_seals": SEALS_COLUMNS,
+    "sealed_row_hashes": SEALED_ROW_HASHES_COLUMNS,
 }
 PUBLISHED_TABLES: tuple[str, ...] = (*CONTRACT_TABLES, "kpi_dictionary")
 
@@ -297,6 +318,8 @@ CHECK_APPLIES_SQL = (
     "or {check}.period_grain = {period}.period_grain)))"
 )
 GRAINS = ("month", "quarter", "year")
+# SQL: the length in months of a period of grain `{grain}`.
+GRAIN_MONTHS_SQL = "(case {grain} when 'month' then 1 when 'quarter' then 3 else 12 end)"
 
 
 class PublishError(Exception):
@@ -421,6 +444,8 @@ class PeriodOutcome:
     row_count: int = 0
     content_hash: str | None = None
     failing_checks: tuple[CheckResult, ...] = ()
+    # a restatement: whether its input batches differ from the previous version's (None: unknown)
+    inputs_changed: bool | None = None
 
     @property
     def key(self) -> PeriodKey:
@@ -516,7 +541,7 @@ def publish_scorecards(
                 _ensure_schema(con)
                 _stage(con)
                 periods = _decide(con, gate, reason_context)
-                _write(con, gate, periods, run_id, stamp, checked_at, provenance)
+                periods = _write(con, gate, periods, run_id, stamp, checked_at, provenance)
                 _write_parquet(con, parquet_tmp)
                 con.execute("checkpoint pub")
                 con.execute("detach pub")
@@ -648,7 +673,7 @@ def _stage(con: duckdb.DuckDBPyConnection) -> None:
     # The content hash of each period (dagster_project/lineage/hashing.py), recomputed by `kpi audit verify`.
     con.execute(
         "create temp table staged_periods as "
-        + period_content_sql("staged_scorecard", "staged_scores", SCORECARD_COLUMNS, SCORES_COLUMNS)
+        + period_content_sql("staged_scorecard", "staged_scores", SCORECARD_CONTENT_COLUMNS, SCORES_COLUMNS)
     )
 
 
@@ -665,6 +690,26 @@ def _decide(
         for grain, start, version, content_hash in con.execute(
             "select period_grain, period_start, version, content_hash from pub.publications "
             "qualify row_number() over (partition by period_grain, period_start order by version desc) = 1"
+        ).fetchall()
+    }
+    # The current versions' own figures, recomputed from the history: a version recorded before the
+    # content hash left the comparison columns out has a stored hash over every column, and must not
+    # be restated only because the hash now covers fewer columns.
+    own = {
+        (grain, start): content_hash
+        for grain, start, content_hash in con.execute(
+            f"""
+            with current_versions as (
+                select period_grain, period_start, max(version) as version from pub.publications group by all
+            ), {_current_rows_sql("scorecard_history", "current_scorecard")},
+               {_current_rows_sql("scorecard_scores_history", "current_scores")},
+            content as ({
+                period_content_sql(
+                    "current_scorecard", "current_scores", SCORECARD_CONTENT_COLUMNS, SCORES_COLUMNS
+                )
+            })
+            select period_grain, period_start, content_hash from content
+            """
         ).fetchall()
     }
     suffix = f"; context: {reason_context}" if reason_context else ""
@@ -696,7 +741,7 @@ def _decide(
                     failing_checks=failures,
                 )
             )
-        elif content_hash == current_hash:
+        elif content_hash in (current_hash, own.get(key)):
             outcomes.append(
                 PeriodOutcome(
                     **common,
@@ -731,6 +776,15 @@ def _decide(
     return outcomes
 
 
+def _current_rows_sql(history: str, name: str) -> str:
+    """A CTE `name`: the rows of `history` of the current versions (CTE current_versions)."""
+    return (
+        f"{name} as (select h.* from pub.main.{history} as h join current_versions as v "
+        "on v.period_grain = h.period_grain and v.period_start = h.period_start "
+        "and v.version = h.publication_version)"
+    )
+
+
 def _write(
     con: duckdb.DuckDBPyConnection,
     gate: GateResult,
@@ -739,7 +793,8 @@ def _write(
     stamp: datetime,
     checked_at: datetime,
     provenance: RunProvenance | None,
-) -> None:
+) -> list[PeriodOutcome]:
+    """Write the publication in one transaction; returns the outcomes, restatements annotated."""
     con.execute(
         """
         create temp table decisions (
@@ -834,11 +889,27 @@ def _write(
             order by {", ".join(f"h.{k}" for k in key)}
             """
         )
+    _refresh_comparisons(con)
     provenance_hash = _write_provenance(con, provenance) if provenance else None
+    inputs_changed: dict[PeriodKey, bool | None] = {}
     if provenance:
         _write_value_inputs(con, provenance.run_id)
+        inputs_changed = _inputs_changed(con)
+    periods = [
+        dataclasses.replace(
+            p, inputs_changed=inputs_changed[p.key], reason=_with_inputs_note(p, inputs_changed[p.key])
+        )
+        if p.key in inputs_changed
+        else p
+        for p in periods
+    ]
+    if inputs_changed:
+        con.executemany(
+            "update decisions set reason = ? where period_grain = ? and period_start = ?",
+            [(p.reason, p.period_grain, p.period_start) for p in periods if p.key in inputs_changed],
+        )
     _write_row_hashes(con)
-    _write_publications(con, run_id, stamp, provenance, provenance_hash)
+    _write_publications(con, run_id, stamp, provenance, provenance_hash, inputs_changed)
     con.execute(
         """
         insert into pub.main.publication_attempts
@@ -863,7 +934,110 @@ def _write(
             f"select * from wh.{'.'.join(STAGED_DICTIONARY)} order by kpi_id"
         )
     _write_alerts(con)
+    write_seal(con, "pub", [t for t in PUBLISHED_TABLES if t not in SEAL_TABLES], run_id, stamp)
     con.execute("commit")
+    return periods
+
+
+INPUTS_UNCHANGED_NOTE = (
+    "inputs unchanged: the same source batches and row counts as version {previous} (no new or "
+    "changed file); the change comes from definitions, targets, code or an edit of the warehouse"
+)
+
+
+def _with_inputs_note(period: PeriodOutcome, changed: bool | None) -> str:
+    if changed is not False or period.version is None:
+        return period.reason
+    head, context, tail = period.reason.partition("; context: ")
+    return f"{head}; {INPUTS_UNCHANGED_NOTE.format(previous=period.version - 1)}{context}{tail}"
+
+
+def _inputs_changed(con: duckdb.DuckDBPyConnection) -> dict[PeriodKey, bool | None]:
+    """Per restatement of this publication: do its value_inputs differ from the previous version's?
+
+    None when the previous version has no recorded inputs (published without provenance).
+    """
+    columns = "org_unit_id, semantic_model, offset_months, load_batch_id, row_count"
+    rows = con.execute(
+        f"""
+        select d.period_grain, d.period_start,
+               exists (select 1 from pub.main.value_inputs as o where o.period_grain = d.period_grain
+                       and o.period_start = d.period_start and o.publication_version = d.version - 1),
+               exists (
+                   (select {columns} from pub.main.value_inputs where period_grain = d.period_grain
+                    and period_start = d.period_start and publication_version = d.version
+                    except all
+                    select {columns} from pub.main.value_inputs where period_grain = d.period_grain
+                    and period_start = d.period_start and publication_version = d.version - 1)
+                   union all
+                   (select {columns} from pub.main.value_inputs where period_grain = d.period_grain
+                    and period_start = d.period_start and publication_version = d.version - 1
+                    except all
+                    select {columns} from pub.main.value_inputs where period_grain = d.period_grain
+                    and period_start = d.period_start and publication_version = d.version)
+               )
+        from decisions as d
+        where d.outcome = 'published' and d.publication_reason = 'restatement'
+        """
+    ).fetchall()
+    return {(grain, start): (changed if recorded else None) for grain, start, recorded, changed in rows}
+
+
+def comparison_sql(current: str, fallback: str | None = None) -> str:
+    """SQL: per row of table `current`, the comparison columns it must show (COMPARISONS).
+
+    The compared period's actual in `current` (the current published versions) when that period is
+    published; otherwise (a period before the first published one) the value the row's version was
+    published with: the row's own, or that of its version in table `fallback` (the history) when
+    given. One row per (period_grain, period_start, org_unit_id, kpi_id); used by the publisher to
+    refresh the current rows and by `kpi audit verify` to check them.
+    """
+    selects, joins = [], []
+    if fallback:
+        joins.append(
+            f"join {fallback} as f on f.period_grain = c.period_grain and f.period_start = c.period_start "
+            "and f.publication_version = c.publication_version and f.org_unit_id = c.org_unit_id "
+            "and f.kpi_id = c.kpi_id"
+        )
+    own = "f" if fallback else "c"
+    for i, (column, change, months) in enumerate(COMPARISONS):
+        back = GRAIN_MONTHS_SQL.format(grain="c.period_grain") if months is None else str(months)
+        alias = f"compared_{i}"
+        joins.append(
+            f"left join {current} as {alias} on {alias}.kpi_id = c.kpi_id and {alias}.org_unit_id = c.org_unit_id "
+            f"and {alias}.period_grain = c.period_grain "
+            f"and {alias}.period_start = cast(c.period_start - to_months({back}) as date)"
+        )
+        value = f"case when {alias}.period_start is null then {own}.{column} else {alias}.actual end"
+        selects.append(f"{value} as {column}")
+        selects.append(
+            f"case when {alias}.period_start is null then {own}.{change} else c.actual - {alias}.actual end "
+            f"as {change}"
+        )
+    return (
+        f"select c.period_grain, c.period_start, c.org_unit_id, c.kpi_id, {', '.join(selects)} "
+        f"from {current} as c {' '.join(joins)}"
+    )
+
+
+def _refresh_comparisons(con: duckdb.DuckDBPyConnection) -> None:
+    """The comparison columns of the current rows show the current versions of the compared periods.
+
+    In place, in `scorecard` only: a restated March refreshes April's prior-period and next year's
+    March's prior-year columns without giving them a version (the history keeps what was published).
+    """
+    con.execute(f"create temp table comparisons as {comparison_sql('pub.main.scorecard')}")
+    assignments = ", ".join(f"{name} = n.{name}" for name in COMPARISON_COLUMNS)
+    differs = " or ".join(f"c.{name} is distinct from n.{name}" for name in COMPARISON_COLUMNS)
+    con.execute(
+        f"""
+        update pub.main.scorecard as c set {assignments}
+        from comparisons as n
+        where n.period_grain = c.period_grain and n.period_start = c.period_start
+          and n.org_unit_id = c.org_unit_id and n.kpi_id = c.kpi_id and ({differs})
+        """
+    )
+    con.execute("drop table comparisons")
 
 
 def _write_provenance(con: duckdb.DuckDBPyConnection, provenance: RunProvenance) -> str:
@@ -940,7 +1114,7 @@ def _write_value_inputs(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         """
     )
     con.execute(
-        """
+        f"""
         insert into pub.main.value_inputs
         with offsets as (
             select 0 as offset_months
@@ -950,7 +1124,7 @@ def _write_value_inputs(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
             select d.period_grain, d.period_start, d.version, o.offset_months,
                    d.period_start - to_months(o.offset_months) as window_start,
                    d.period_start - to_months(o.offset_months)
-                       + to_months(case d.period_grain when 'month' then 1 when 'quarter' then 3 else 12 end)
+                       + to_months({GRAIN_MONTHS_SQL.format(grain="d.period_grain")})
                        as window_end
             from decisions as d cross join offsets as o
             where d.outcome = 'published'
@@ -992,6 +1166,7 @@ def _write_publications(
     stamp: datetime,
     provenance: RunProvenance | None,
     provenance_hash: str | None,
+    inputs_changed: Mapping[PeriodKey, bool | None],
 ) -> None:
     """One record per new version, each carrying the hash of the one before (the hash chain)."""
     rows = con.execute(
@@ -1022,13 +1197,20 @@ def _write_publications(
             publication_id, provenance.dbt.invocation_id if provenance and provenance.dbt else None,
             provenance.git_commit if provenance else None, provenance_hash, inputs, checks, previous,
         ]  # fmt: skip
-        previous = record_hash(values)
-        records.append((*values, previous))
+        changed = inputs_changed.get((grain, start))
+        previous = record_hash(publication_hash_values(values, changed))
+        records.append((*values, previous, changed))
     if records:
         con.executemany(
             f"insert into pub.main.publications values ({', '.join('?' * len(PUBLICATIONS_COLUMNS))})",
             records,
         )
+
+
+def publication_hash_values(before_hash: Sequence[object], inputs_changed: bool | None) -> list[object]:
+    """What a publication's record_hash covers: every column before it, and inputs_changed when set
+    (records from before that column existed hash without it)."""
+    return [*before_hash, inputs_changed] if inputs_changed is not None else list(before_hash)
 
 
 def _write_alerts(con: duckdb.DuckDBPyConnection) -> None:

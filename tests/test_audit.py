@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from dagster_project.cli import app
 from dagster_project.lineage.hashing import GENESIS_HASH, record_hash
 from dagster_project.lineage.verify import verify_published
-from dagster_project.publish import publish_scorecards, published_path
+from dagster_project.publish import publication_hash_values, publish_scorecards, published_path
 from tests.test_publish import JAN, STAGED_SQL, T0, passing_gate, provenance
 
 
@@ -62,13 +62,17 @@ def test_an_untouched_store_verifies_and_its_chain_links_every_record(store: Pat
     assert report.ok, report.findings
     assert report.publications == 5  # Jan, Feb, Q1; then Jan and Q1 restated
     with duckdb.connect(str(store), read_only=True) as con:
-        rows = con.execute("select * from publications order by publication_id").fetchall()
+        rows = con.execute(
+            "select * exclude (inputs_changed), inputs_changed from publications order by publication_id"
+        ).fetchall()
     assert [row[11] for row in rows] == [1, 2, 3, 4, 5]
-    assert rows[0][-2] == GENESIS_HASH
+    assert rows[0][-3] == GENESIS_HASH
     for before, after in itertools.pairwise(rows):
-        assert after[-2] == before[-1]
-    assert all(record_hash(row[:-1]) == row[-1] for row in rows)
-    assert report.head_hash == rows[-1][-1]
+        assert after[-3] == before[-2]
+    assert all(record_hash(publication_hash_values(row[:-2], row[-1])) == row[-2] for row in rows)
+    # January and Q1 were restated from the same input batches: flagged as such
+    assert [row[-1] for row in rows] == [None, None, None, False, False]
+    assert report.head_hash == rows[-1][-2]
 
 
 def test_an_edited_history_value_is_named_with_its_period_version_and_row(store: Path) -> None:
@@ -117,7 +121,23 @@ def test_an_edited_current_scorecard_row_is_named(store: Path) -> None:
         [date(2025, 2, 1)],
     )
     assert findings(store) == [
-        "scorecard (month 2025-02-01, version 1) HQ/return_rate: the row differs from the published version in the history"
+        "scorecard (month 2025-02-01, version 1) HQ/return_rate: the row differs from the published version in the history",
+        # its change vs January is computed from the (edited) actual
+        "scorecard (month 2025-02-01, version 1) HQ/return_rate: change_vs_prior_period: "
+        "not the current version of the compared period",
+    ]
+
+
+def test_an_edited_comparison_column_is_named(store: Path) -> None:
+    edit(
+        store,
+        "update scorecard set prior_period_actual = 7 where period_start = ? and period_grain = 'month' "
+        "and org_unit_id = 'S1' and kpi_id = 'nps'",
+        [date(2025, 2, 1)],
+    )
+    assert findings(store) == [
+        "scorecard (month 2025-02-01, version 1) S1/nps: prior_period_actual: "
+        "not the current version of the compared period"
     ]
 
 

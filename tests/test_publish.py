@@ -25,6 +25,7 @@ import pytest
 
 from dagster_project import publish as publisher
 from dagster_project.lineage.provenance import KpiInput, RunProvenance, SourceText
+from dagster_project.lineage.verify import verify_published
 from dagster_project.publish import (
     CONTRACT_TABLES,
     PUBLISHED_TABLES,
@@ -407,6 +408,130 @@ def test_changed_value_restates_only_that_month(
     third = publish().outcome("month", FEB)
     assert (third.outcome, third.version, third.publication_reason) == ("published", 3, "restatement")
     assert third.content_hash == first.outcome("month", FEB).content_hash
+
+
+def test_a_restated_period_does_not_re_version_the_periods_compared_with_it(
+    publish: Callable[..., PublicationReport], warehouse: Path, data_dir: Path
+) -> None:
+    """Issue 13 item 6: late January returns restate January; February (prior period January) and
+    January a year later (prior year) are not restated: only their comparison columns change, and the
+    current rows show January's new version while the history keeps what was published."""
+    jan_next = date(2026, 1, 1)
+    with duckdb.connect(str(warehouse)) as con:  # January 2026, prior year January 2025, as dbt would
+        con.execute(
+            "insert into scorecard.scorecard select * replace (date '2026-01-01' as period_start, "
+            "date '2026-01-31' as period_end, '2026-01' as period_label, actual + 5 as actual, "
+            "null as prior_period_actual, null as change_vs_prior_period) "
+            "from scorecard.scorecard where period_grain = 'month' and period_start = ?",
+            [JAN],
+        )
+        con.execute(
+            "insert into scorecard.scorecard_scores select * replace (date '2026-01-01' as period_start) "
+            "from scorecard.scorecard_scores where period_grain = 'month' and period_start = ?",
+            [JAN],
+        )
+        link_comparisons(con)
+    gate = GateResult.from_checks([*passing_gate().checks, check(("month", jan_next))])
+    first = publish(gate=gate)
+    assert {p.outcome for p in first.periods} == {"published"}
+
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "update scorecard.scorecard set actual = actual + 100 "
+            "where period_grain = 'month' and period_start = ? and kpi_id = 'nps' and org_unit_id = 'S1'",
+            [JAN],
+        )
+        link_comparisons(con)  # dbt recomputes the dependants' comparison columns
+    report = publish(gate=gate, reason_context="late January returns")
+
+    assert report.outcome("month", JAN).outcome == "published"
+    assert report.outcome("month", JAN).version == 2
+    for period in (("month", FEB), ("month", jan_next), ("quarter", Q1)):
+        assert (report.outcome(*period).outcome, report.outcome(*period).version) == ("unchanged", 1), period
+    jan_actual = scalar(
+        data_dir,
+        "select actual from scorecard where period_grain = 'month' and period_start = ? "
+        "and kpi_id = 'nps' and org_unit_id = 'S1'",
+        [JAN],
+    )
+    current = query(
+        data_dir,
+        "select period_start, publication_version, actual, prior_period_actual, change_vs_prior_period, "
+        "prior_year_actual, change_vs_prior_year from scorecard "
+        "where period_grain = 'month' and kpi_id = 'nps' and org_unit_id = 'S1' and period_start in (?, ?)",
+        [FEB, jan_next],
+    )
+    by_start = {row[0]: row[1:] for row in current}
+    feb_version, feb_actual, feb_prior, feb_change = by_start[FEB][:4]
+    assert (feb_version, feb_prior, feb_change) == (1, jan_actual, feb_actual - jan_actual)
+    next_version, next_actual, *_, next_prior_year, next_change_year = by_start[jan_next]
+    assert (next_version, next_prior_year, next_change_year) == (1, jan_actual, next_actual - jan_actual)
+    # the history keeps February as version 1 published it (January's version 1 actual)
+    assert scalar(
+        data_dir,
+        "select prior_period_actual from scorecard_history where period_grain = 'month' and period_start = ? "
+        "and kpi_id = 'nps' and org_unit_id = 'S1' and publication_version = 1",
+        [FEB],
+    ) == pytest.approx(jan_actual - 100)
+    assert query(data_dir, "select count(*) from publications where version > 1") == [(1,)]
+    assert scalar(data_dir, "select count(*) from scorecard_history where period_start = ?", [FEB]) == 12 // 2
+    report = verify_published(published_path(data_dir))
+    assert report.ok, report.findings
+
+
+def test_a_restatement_records_whether_its_input_batches_changed(
+    publish: Callable[..., PublicationReport], warehouse: Path, data_dir: Path
+) -> None:
+    """Issue 13 item 7: a warehouse row edited and re-run is not a plain restatement."""
+    publish()
+    set_actual(warehouse, "month", FEB, "nps", "HQ", 12.0)  # an edit of the warehouse, no new file
+    edited = publish(reason_context="rerun").outcome("month", FEB)
+    assert (edited.version, edited.inputs_changed) == (2, False)
+    assert "inputs unchanged: the same source batches and row counts as version 1" in edited.reason
+    assert edited.reason.endswith("; context: rerun")
+
+    with duckdb.connect(str(warehouse)) as con:  # a late file: a new batch feeds February
+        con.execute(
+            "insert into audit.load_batches select * replace (4 as batch_id, 'd4' as sha256, "
+            "'sales_lines/2025-02-late.csv' as file_name) from audit.load_batches where batch_id = 2"
+        )
+        con.execute(
+            "insert into lineage.batch_contributions values ('sales_lines', 4, 'S1', date '2025-02-01', 3)"
+        )
+    set_actual(warehouse, "month", FEB, "nps", "HQ", 13.0)
+    late = publish().outcome("month", FEB)
+    assert (late.version, late.inputs_changed) == (3, True)
+    assert "inputs unchanged" not in late.reason
+    assert query(
+        data_dir,
+        "select version, reason, inputs_changed from publications where period_grain = 'month' "
+        "and period_start = ? order by version",
+        [FEB],
+    ) == [(1, "initial", None), (2, "restatement", False), (3, "restatement", True)]
+    assert scalar(
+        data_dir, "select reason from publication_attempts where outcome = 'published' and version = 2"
+    ).startswith("restatement: content changed since version 1")
+
+
+def link_comparisons(con: duckdb.DuckDBPyConnection) -> None:
+    """What dbt does: each staged row's prior-period and prior-year columns from the staged actuals."""
+    con.execute("alter table scorecard.scorecard alter change_vs_prior_period type double")
+    for column, change, months in (
+        (
+            "prior_period_actual",
+            "change_vs_prior_period",
+            "case c.period_grain when 'month' then 1 else 3 end",
+        ),
+        ("prior_year_actual", "change_vs_prior_year", "12"),
+    ):
+        con.execute(
+            f"""
+            update scorecard.scorecard as c set {column} = p.actual, {change} = c.actual - p.actual
+            from scorecard.scorecard as p
+            where p.kpi_id = c.kpi_id and p.org_unit_id = c.org_unit_id and p.period_grain = c.period_grain
+              and p.period_start = cast(c.period_start - to_months({months}) as date)
+            """
+        )
 
 
 def test_blocked_month_keeps_its_previous_version(

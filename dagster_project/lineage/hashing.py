@@ -18,11 +18,13 @@ from datetime import date, datetime
 GENESIS_HASH = "0" * 64  # the previous_record_hash of the first publication
 
 
-def row_json_sql(columns: Sequence[tuple[str, str]], alias: str | None = None) -> str:
+def row_json_sql(
+    columns: Sequence[tuple[str, str]], alias: str | None = None, double_format: str = "%.12g"
+) -> str:
     """SQL of a row's canonical text over `columns` (name, type) of table alias `alias`."""
     prefix = f"{alias}." if alias else ""
     fields = ", ".join(
-        f"{name} := printf('%.12g', {prefix}{name})"
+        f"{name} := printf('{double_format}', {prefix}{name})"
         if sql_type.upper() == "DOUBLE"
         else f"{name} := {prefix}{name}"
         for name, sql_type in columns

@@ -25,16 +25,23 @@ from dagster_project.lineage.hashing import (
     record_hash,
     row_json_sql,
 )
+from dagster_project.lineage.seal import SEAL_TABLES, key_sql, verify_seals
 from dagster_project.publish import (
     CHECK_APPLIES_SQL,
     CHECK_RESULTS_COLUMNS,
+    COMPARISON_COLUMNS,
     KPI_INPUTS_COLUMNS,
     PUBLICATION_FILES_COLUMNS,
     PUBLICATION_RUNS_COLUMNS,
     PUBLICATIONS_COLUMNS,
+    PUBLISHED_TABLES,
     SCORECARD_COLUMNS,
+    SCORECARD_CONTENT_COLUMNS,
     SCORES_COLUMNS,
     VALUE_INPUTS_COLUMNS,
+    comparison_sql,
+    parquet_dir,
+    publication_hash_values,
 )
 
 ROW_TABLES = (
@@ -68,6 +75,11 @@ class VerifyReport:
     head_hash: str | None = None
     findings: list[Finding] = field(default_factory=list)
     unchained: int = 0  # publications written before the audit trail existed (no record_hash)
+    sealed: bool = False  # the store has the seal tables (published by a publisher that seals)
+    seals: int = 0
+    anchor: str | None = None  # the newest seal's hash: what `kpi audit anchor` prints
+    seal_chain: tuple[str, ...] = ()
+    parquet_files: int = 0
 
     @property
     def ok(self) -> bool:
@@ -86,7 +98,62 @@ def verify_published(published: Path) -> VerifyReport:
         _verify_current(con, report)
         _verify_inputs_and_checks(con, report)
         _verify_provenance(con, report, published.parent)
+        state, sealed = verify_seals(
+            con, [t for t in PUBLISHED_TABLES if t not in SEAL_TABLES], report.head_hash
+        )
+        report.sealed, report.seals, report.anchor, report.seal_chain = (
+            state.sealed,
+            state.seals,
+            state.head,
+            state.chain,
+        )
+        explained = {finding.table for finding in report.findings}
+        for finding in sealed:
+            # a table-level mismatch only when no row-level check has named the table already
+            if finding.row == "the table" and finding.table in explained:
+                continue
+            report.findings.append(Finding(finding.table, finding.row, finding.problem))
+        _verify_parquet(con, report, published.parent)
     return report
+
+
+def _verify_parquet(con: duckdb.DuckDBPyConnection, report: VerifyReport, data_dir: Path) -> None:
+    """Each Parquet copy holds exactly the rows of its table in the store (names the first rows)."""
+    folder = parquet_dir(data_dir)
+    present = {
+        row[0]
+        for row in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+    }
+    explained = {finding.table for finding in report.findings}
+    for table in PUBLISHED_TABLES:
+        if table not in present or table in explained:  # the store's table itself was edited: named
+            continue
+        path = folder / f"{table}.parquet"
+        label = f"parquet {path.relative_to(data_dir)}"
+        if not path.is_file():
+            report.findings.append(Finding(label, "the file", "is missing"))
+            continue
+        report.parquet_files += 1
+        source = f"read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')"
+        try:
+            differences = [
+                (key, problem)
+                for extra, missing, problem in (
+                    (source, table, "the row differs from the store or is not in it"),
+                    (table, source, "the store's row is missing from the Parquet copy"),
+                )
+                for (key,) in con.execute(
+                    f"select {key_sql(table, 'x')} from (select * from {extra} except all "
+                    f"select * from {missing}) as x order by 1 limit 10"
+                ).fetchall()
+            ]
+        except duckdb.Error as error:
+            report.findings.append(Finding(label, "the file", f"cannot be compared with the store: {error}"))
+            continue
+        for key, problem in differences:
+            report.findings.append(Finding(label, key, problem))
 
 
 def _period(grain: str, start: object, version: object) -> str:
@@ -99,10 +166,26 @@ def _verify_chain(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
         f"select {', '.join(names)} from publications order by publication_id nulls first, published_at"
     ).fetchall()
     previous = GENESIS_HASH
+    # Records without chain fields are "predating" only if older than the first chained record.
+    chained_since = min(
+        (row[names.index("published_at")] for row in rows if row[names.index("record_hash")] is not None),
+        default=None,
+    )
     for row in rows:
         record = dict(zip(names, row, strict=True))
         if record["record_hash"] is None and record["publication_id"] is None:
-            report.unchained += 1
+            if chained_since is None or record["published_at"] < chained_since:
+                report.unchained += 1
+            else:
+                report.findings.append(
+                    Finding(
+                        "publications",
+                        _period(record["period_grain"], record["period_start"], record["version"])
+                        + f" published_at {record['published_at']}",
+                        "the record has no publication_id and record_hash but is newer than the first "
+                        f"chained record ({chained_since}): its chain fields were removed",
+                    )
+                )
             continue
         where = f"publication_id={record['publication_id']} " + _period(
             record["period_grain"], record["period_start"], record["version"]
@@ -116,7 +199,11 @@ def _verify_chain(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
                     "a publication record was deleted, inserted or reordered",
                 )
             )
-        if record_hash(row[:-1]) != record["record_hash"]:
+        before_hash = row[: names.index("record_hash")]
+        if (
+            record_hash(publication_hash_values(before_hash, record["inputs_changed"]))
+            != record["record_hash"]
+        ):
             report.findings.append(
                 Finding(
                     "publications", where, "the row was edited: its columns no longer match its record_hash"
@@ -128,28 +215,38 @@ def _verify_chain(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
 
 
 def _verify_history(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
+    # The content hash covers a version's own figures (SCORECARD_CONTENT_COLUMNS); versions published
+    # before the comparison columns were left out of it have a hash over every column: either matches.
+    by_version = ("period_grain", "period_start", "publication_version")
     recomputed = con.execute(
         f"""
         with content as ({
             period_content_sql(
                 "scorecard_history",
                 "scorecard_scores_history",
-                SCORECARD_COLUMNS,
+                SCORECARD_CONTENT_COLUMNS,
                 SCORES_COLUMNS,
-                group_by=("period_grain", "period_start", "publication_version"),
+                by_version,
+            )
+        }), legacy as ({
+            period_content_sql(
+                "scorecard_history", "scorecard_scores_history", SCORECARD_COLUMNS, SCORES_COLUMNS, by_version
             )
         })
-        select p.period_grain, p.period_start, p.version, p.content_hash, c.content_hash
+        select p.period_grain, p.period_start, p.version
         from publications as p
         left join content as c
             on c.period_grain = p.period_grain and c.period_start = p.period_start
             and c.publication_version = p.version
-        where p.content_hash is distinct from c.content_hash
+        left join legacy as l
+            on l.period_grain = p.period_grain and l.period_start = p.period_start
+            and l.publication_version = p.version
+        where p.content_hash is distinct from c.content_hash and p.content_hash is distinct from l.content_hash
           and p.record_hash is not null  -- versions published before the audit trail: not covered
         order by p.period_grain, p.period_start, p.version
         """
     ).fetchall()
-    for grain, start, version, _, _ in recomputed:
+    for grain, start, version in recomputed:
         report.findings.append(
             Finding(
                 "scorecard_history",
@@ -191,8 +288,10 @@ def _verify_history(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> Non
 
 
 def _verify_current(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
-    """The tables BI reads hold, for each period, exactly the rows of its latest version."""
-    for history, current, _, columns, key in ROW_TABLES:
+    """The tables BI reads hold, for each period, exactly the rows of its latest version; their
+    comparison columns show the current versions of the compared periods (`comparison_sql`)."""
+    for history, current, _, all_columns, key in ROW_TABLES:
+        columns = [c for c in all_columns if c[0] not in COMPARISON_COLUMNS]
         for grain, start, version, row_key, problem in con.execute(
             f"""
             with latest as (
@@ -222,6 +321,30 @@ def _verify_current(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> Non
             """
         ).fetchall():
             report.findings.append(Finding(current, f"{_period(grain, start, version)} {row_key}", problem))
+    # The comparison columns: what the publisher's refresh makes of the current rows. A row whose
+    # compared period is not published keeps the value its version was published with (the history).
+    differs = " or ".join(f"e.{name} is distinct from c.{name}" for name in COMPARISON_COLUMNS)
+    named = ", ".join(f"case when e.{n} is distinct from c.{n} then '{n}' end" for n in COMPARISON_COLUMNS)
+    for grain, start, version, row_key, names in con.execute(
+        f"""
+        with expected as ({comparison_sql("scorecard", fallback="scorecard_history")})
+        select c.period_grain, c.period_start, c.publication_version, c.org_unit_id || '/' || c.kpi_id,
+               concat_ws(', ', {named})
+        from scorecard as c
+        join expected as e
+            on e.period_grain = c.period_grain and e.period_start = c.period_start
+            and e.org_unit_id = c.org_unit_id and e.kpi_id = c.kpi_id
+        where {differs}
+        order by 1, 2, 3, 4
+        """
+    ).fetchall():
+        report.findings.append(
+            Finding(
+                "scorecard",
+                f"{_period(grain, start, version)} {row_key}",
+                f"{names}: not the current version of the compared period",
+            )
+        )
 
 
 def _verify_inputs_and_checks(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
