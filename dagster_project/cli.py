@@ -196,6 +196,8 @@ def run(
     if not verbose and output_log.exists() and output_log.stat().st_size:
         console.print(f"dbt's output: {output_log} (on the console with --verbose)")
     _print_publications(summary)
+    for line in summary.undelivered:  # a destination that failed: the run's outcome stays as it is
+        console.print(f"! {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)
     if summary.success and not summary.blocked and not summary.checks_failed:
         console.print(f"[green]Done in {elapsed:.1f} s.[/green]")
         return

@@ -25,7 +25,8 @@ from dagster_project.defs.extract import raw_asset_key
 from dagster_project.defs.partitions import MonthWindow, month_key, parse_month, partition_range_tags
 from dagster_project.defs.publish import REASON_TAG
 from dagster_project.defs.transform import PARTITIONED_STEP, UNPARTITIONED_STEP, prepare_dbt
-from dagster_project.lineage.openlineage import emit_run_lineage
+from dagster_project.lineage.openlineage import deliver_lineage, emit_run_lineage
+from dagster_project.outbound import redact, undelivered
 from dagster_project.run_log_storage import relax_run_history_fsync
 from dagster_project.settings import Settings, environment_overrides
 
@@ -74,6 +75,7 @@ class RunSummary:
     checks_warned: list[str] = field(default_factory=list)  # failed at WARN severity
     published_path: Path | None = None
     publications: list[PeriodPublication] = field(default_factory=list)  # this run's, per period
+    undelivered: list[str] = field(default_factory=list)  # per destination: what waits in the outbox
 
     @property
     def blocked(self) -> list[PeriodPublication]:
@@ -197,9 +199,11 @@ def run_pipeline(
             )
         summary = _summarise(result, settings)
         try:
-            emit_run_lineage(instance, result.run_id, settings.data_dir)
+            emit_run_lineage(instance, result.run_id, settings.data_dir, settings.outbound)
+            deliver_lineage(settings.data_dir, settings.outbound)  # bounded in time, never raises
         except Exception as error:  # lineage must not hide the run's own outcome; say what went wrong
-            summary.errors.append(f"OpenLineage events: {type(error).__name__}: {error}")
+            summary.errors.append(f"OpenLineage events: {redact(f'{type(error).__name__}: {error}')}")
+        summary.undelivered = undelivered(settings.data_dir, settings.outbound)
     return summary
 
 

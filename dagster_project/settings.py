@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # The repository root: dagster_project/settings.py → ../
@@ -50,6 +50,34 @@ DEFAULT_EXTRACT_CRON = "0 2 * * *"  # extraction daily at 02:00
 DEFAULT_SCHEDULE_TIMEZONE = "UTC"
 
 
+DEFAULT_OUTBOUND_TIMEOUT_SECONDS = 5.0  # per destination and run: the webhook, the OpenLineage endpoint
+DEFAULT_OPENLINEAGE_ENDPOINT = "api/v1/lineage"
+DEFAULT_OPENLINEAGE_NAMESPACE = "kpi_pipeline"
+
+
+@dataclass(frozen=True)
+class OutboundSettings:
+    """The HTTP destinations of a run (dagster_project/outbound.py) and the time each may take."""
+
+    alert_webhook_url: str | None = None
+    openlineage_url: str | None = None
+    openlineage_endpoint: str = DEFAULT_OPENLINEAGE_ENDPOINT
+    openlineage_api_key: str | None = None
+    openlineage_namespace: str = DEFAULT_OPENLINEAGE_NAMESPACE
+    timeout_seconds: float = DEFAULT_OUTBOUND_TIMEOUT_SECONDS
+
+    @classmethod
+    def from_env(cls) -> OutboundSettings:
+        return cls(
+            alert_webhook_url=_env("KPI_ALERT_WEBHOOK_URL"),
+            openlineage_url=_env("OPENLINEAGE_URL"),
+            openlineage_endpoint=_env("OPENLINEAGE_ENDPOINT") or DEFAULT_OPENLINEAGE_ENDPOINT,
+            openlineage_api_key=_env("OPENLINEAGE_API_KEY"),
+            openlineage_namespace=_env("OPENLINEAGE_NAMESPACE") or DEFAULT_OPENLINEAGE_NAMESPACE,
+            timeout_seconds=_seconds_env("KPI_OUTBOUND_TIMEOUT_SECONDS", DEFAULT_OUTBOUND_TIMEOUT_SECONDS),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the pipeline reads and writes. Build it with `Settings.from_env()`."""
@@ -64,6 +92,7 @@ class Settings:
     extract_cron: str = DEFAULT_EXTRACT_CRON
     schedule_timezone: str = DEFAULT_SCHEDULE_TIMEZONE
     engine: str = "duckdb"
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -82,6 +111,7 @@ class Settings:
             extract_cron=_cron_env("KPI_EXTRACT_CRON", DEFAULT_EXTRACT_CRON),
             schedule_timezone=_timezone_env("KPI_SCHEDULE_TIMEZONE", DEFAULT_SCHEDULE_TIMEZONE),
             engine=engine_from_env(),
+            outbound=OutboundSettings.from_env(),
         )
 
     def environment(self) -> dict[str, str]:
@@ -140,6 +170,21 @@ def _int_env(name: str, default: int | None, minimum: int, maximum: int | None =
         bounds = f"from {minimum} to {maximum}" if maximum is not None else f"{minimum} or more"
         raise SettingsError(f"{name}={value!r} is not a whole number {bounds}: fix or unset it")
     return number
+
+
+def _seconds_env(name: str, default: float) -> float:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 600:
+        raise SettingsError(
+            f"{name}={value!r} is not a number of seconds above 0 and at most 600, e.g. {default:g}"
+        )
+    return seconds
 
 
 def _month_env(name: str, default: str) -> str:

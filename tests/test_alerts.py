@@ -8,8 +8,10 @@ import logging
 import statistics
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import dagster as dg
@@ -21,7 +23,7 @@ from dagster_project.defs.alerts import ALERTS_KEY, build_alert_checks
 from dagster_project.defs.resources import Warehouse
 from dagster_project.publish import published_path
 from dagster_project.sample_data import generate_sample_data
-from dagster_project.settings import Settings
+from dagster_project.settings import OutboundSettings, Settings
 from tests.helpers import run_pipeline_on, set_unit_cost_share
 
 LAST_MONTH = "2025-12"
@@ -119,7 +121,7 @@ def run_alert_check(settings: Settings) -> tuple[dg.ExecuteInProcessResult, dg.D
     """The early-warning check alone, against the built warehouse, as the pipeline job runs it."""
     defs = dg.Definitions(
         assets=[dg.AssetSpec(ALERTS_KEY)],
-        asset_checks=build_alert_checks(),
+        asset_checks=build_alert_checks(settings),
         jobs=[
             dg.define_asset_job("early_warning", selection=dg.AssetSelection.checks_for_assets(ALERTS_KEY))
         ],
@@ -134,7 +136,7 @@ def test_alert_check_warns_logs_and_posts_json_to_the_webhook(
 ) -> None:
     url, received = webhook
     monkeypatch.setenv(WEBHOOK_ENV, url)
-    result, instance = run_alert_check(planted)
+    result, instance = run_alert_check(replace(planted, outbound=OutboundSettings.from_env()))
     assert result.success  # a warning never fails the run
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed
@@ -166,7 +168,7 @@ def test_alert_check_warns_logs_and_posts_json_to_the_webhook(
     assert any("Gross margin" in m and COLLAPSED in m and "[critical]" in m for m in messages)
 
 
-def test_a_failed_post_is_logged_and_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failed_post_is_logged_and_not_fatal(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     # A port nobody listens on: bind one, then close it.
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     port = server.server_address[1]
@@ -178,16 +180,18 @@ def test_a_failed_post_is_logged_and_not_fatal(caplog: pytest.LogCaptureFixture)
     )  # fmt: skip
     logger = logging.getLogger("test_alerts")
     with caplog.at_level(logging.INFO, logger="test_alerts"):
-        delivered = notify_alerts([alert], logger, webhook_url=f"http://127.0.0.1:{port}/", timeout=2)
-    assert delivered is False
+        delivery = notify_alerts(
+            [alert], logger, webhook_url=f"http://127.0.0.1:{port}/", data_dir=tmp_path, budget_seconds=2
+        )
+    assert delivery is not None and not delivery.ok and delivery.pending == 1
     assert "NPS (nps) at Store 1 (S1), 2025-12: -40 below the expected range" in caplog.text
-    assert f"posting 1 alert(s) to {WEBHOOK_ENV}=http://127.0.0.1:{port}/ failed" in caplog.text
+    assert f"{WEBHOOK_ENV} (http://127.0.0.1:{port}/): 1 alert payload(s) not delivered" in caplog.text
 
 
 def test_no_webhook_no_alerts_nothing_sent(caplog: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("test_alerts")
     with caplog.at_level(logging.INFO, logger="test_alerts"):
-        assert notify_alerts([], logger, webhook_url="http://127.0.0.1:9/") is None
+        assert notify_alerts([], logger) is None
     assert "no alerts" in caplog.text
 
 
