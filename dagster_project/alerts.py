@@ -19,6 +19,7 @@ import duckdb
 
 from dagster_project.outbound import Delivery, Outbox, deliver, redact, webhook_destination
 from dagster_project.settings import DEFAULT_OUTBOUND_TIMEOUT_SECONDS, OutboundSettings
+from dagster_project.terminal import kpi_lineage_command
 
 WEBHOOK_ENV = "KPI_ALERT_WEBHOOK_URL"
 STAGED_ALERTS_TABLE = "scorecard.kpi_alerts"
@@ -58,10 +59,7 @@ class Alert:
     @property
     def lineage_command(self) -> str:
         """The command that explains where the value comes from (issue 5's `kpi lineage`)."""
-        return (
-            f"kpi lineage {self.kpi_id} --period {self.period_label} --grain {self.period_grain} "
-            f"--org {self.org_unit_id}"
-        )
+        return kpi_lineage_command(self.kpi_id, self.period_label, self.period_grain, self.org_unit_id)
 
     def describe(self) -> str:
         label = self.kpi_label or self.kpi_id
