@@ -57,12 +57,13 @@ DEFAULT_OPENLINEAGE_NAMESPACE = "kpi_pipeline"
 
 @dataclass(frozen=True)
 class OutboundSettings:
-    """The HTTP destinations of a run (dagster_project/outbound.py) and the time each may take."""
+    """The HTTP destinations of a run (dagster_project/outbound.py) and the time each may take.
+    The URLs and the key may hold secrets: they are left out of repr() (log them with outbound.redact_url)."""
 
-    alert_webhook_url: str | None = None
-    openlineage_url: str | None = None
+    alert_webhook_url: str | None = field(default=None, repr=False)
+    openlineage_url: str | None = field(default=None, repr=False)
     openlineage_endpoint: str = DEFAULT_OPENLINEAGE_ENDPOINT
-    openlineage_api_key: str | None = None
+    openlineage_api_key: str | None = field(default=None, repr=False)
     openlineage_namespace: str = DEFAULT_OPENLINEAGE_NAMESPACE
     timeout_seconds: float = DEFAULT_OUTBOUND_TIMEOUT_SECONDS
 

@@ -26,7 +26,7 @@ from dagster_project.outbound import (
     redact_url,
     undelivered,
 )
-from dagster_project.settings import OutboundSettings
+from dagster_project.settings import OutboundSettings, SettingsError
 
 BUDGET = 1.5  # seconds per destination and pass, as KPI_OUTBOUND_TIMEOUT_SECONDS would set it
 MARGIN = 1.5  # thread start-up and a loaded CI machine
@@ -267,3 +267,21 @@ def test_basic_credentials_of_the_url_are_sent_as_an_authorization_header(tmp_pa
         outbox.add("webhook", [b"{}"])
         assert deliver(outbox, Destination("webhook", "KPI_ALERT_WEBHOOK_URL", url), BUDGET).ok
     assert seen == ["Basic YWxpY2U6czNjcjN0cHc="]
+
+
+def test_settings_repr_holds_no_url_or_key() -> None:
+    outbound = OutboundSettings(
+        alert_webhook_url=SECRET_URL, openlineage_url=SECRET_URL, openlineage_api_key="K3Y-xyz"
+    )
+    assert "s3cr3tpw" not in repr(outbound) and "K3Y-xyz" not in repr(outbound)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "601"])
+def test_a_bad_time_budget_is_a_settings_error_naming_the_variable(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KPI_OUTBOUND_TIMEOUT_SECONDS", value)
+    with pytest.raises(SettingsError, match="KPI_OUTBOUND_TIMEOUT_SECONDS"):
+        OutboundSettings.from_env()
+    monkeypatch.setenv("KPI_OUTBOUND_TIMEOUT_SECONDS", "2.5")
+    assert OutboundSettings.from_env().timeout_seconds == 2.5
