@@ -25,6 +25,7 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
+from dagster_project import lineage_cli
 from dagster_project.cli import app
 from dagster_project.definitions import build_definitions
 from dagster_project.lineage.openlineage import deliver_lineage, emit_run_lineage, events_path
@@ -134,6 +135,26 @@ def test_kpi_lineage_command_prints_text_and_stable_json(pipeline: tuple[Path, P
     )  # fmt: skip
     unknown = runner.invoke(app, ["lineage", "no_such_kpi", "--period", "2025-10", "--data-dir", str(data)])
     assert unknown.exit_code == 2 and "not published" in unknown.output
+
+
+def test_kpi_lineage_shows_control_characters_in_data_escaped(
+    pipeline: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ESC or NUL in an org unit name or a file name reaches neither the text nor the JSON raw."""
+    _, data = pipeline
+    real = value_lineage(data, ValueKey("nps", "month", OCT, "2025-10", STORE))
+    hostile = json.loads(json.dumps(real))
+    hostile["value"]["org_unit_name"] = "Shop\x1b[2J\x1b]0;owned\x07\x00"
+    hostile["inputs"][0]["file_name"] = "evil\x1b[31m\x9b.csv"
+    monkeypatch.setattr(lineage_cli, "value_lineage", lambda *args: hostile)
+    runner = CliRunner()
+    base = ["lineage", "nps", "--period", "2025-10", "--org", STORE, "--data-dir", str(data)]
+    for args in (base, [*base, "--format", "json"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert not any(ch in result.output for ch in "\x1b\x00\x07\x9b"), args
+    assert "Shop\\x1b[2J" in runner.invoke(app, base).output
+    assert json.loads(runner.invoke(app, [*base, "--format", "json"]).output) == hostile
 
 
 def test_a_late_file_restates_the_value_and_both_versions_keep_their_inputs(
