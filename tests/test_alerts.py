@@ -7,6 +7,7 @@ import json
 import logging
 import statistics
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
@@ -21,6 +22,7 @@ import pytest
 from dagster_project.alerts import WEBHOOK_ENV, Alert, notify_alerts, period_alerts
 from dagster_project.defs.alerts import ALERTS_KEY, build_alert_checks
 from dagster_project.defs.resources import Warehouse
+from dagster_project.outbound import Outbox, undelivered
 from dagster_project.publish import published_path
 from dagster_project.sample_data import generate_sample_data
 from dagster_project.settings import OutboundSettings, Settings
@@ -166,6 +168,25 @@ def test_alert_check_warns_logs_and_posts_json_to_the_webhook(
 
     messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
     assert any("Gross margin" in m and COLLAPSED in m and "[critical]" in m for m in messages)
+
+
+def test_a_garbage_reply_neither_fails_the_check_nor_holds_it(planted: Settings) -> None:
+    """A webhook that answers something that is not HTTP (BadStatusLine) used to fail the run after
+    it published; now the check ends within the time budget, warns, and keeps the payload."""
+    from tests.test_outbound import garbage_server
+
+    with garbage_server() as url:
+        settings = replace(planted, outbound=OutboundSettings(alert_webhook_url=url, timeout_seconds=1.5))
+        started = time.monotonic()
+        result, _ = run_alert_check(settings)
+        elapsed = time.monotonic() - started
+    assert result.success
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.metadata["webhook"].value.startswith("post failed, 1 payload(s) kept in the outbox")
+    assert elapsed < 1.5 + 20  # + starting the in-process Dagster job
+    lines = undelivered(planted.data_dir, settings.outbound)
+    assert len(lines) == 1 and "BadStatusLine" in lines[0]
+    Outbox(planted.data_dir).path.unlink()  # leave the module's data as it was
 
 
 def test_a_failed_post_is_logged_and_not_fatal(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
