@@ -154,23 +154,21 @@ def undelivered(data_dir: Path, outbound: OutboundSettings) -> list[str]:
     outbox = Outbox(data_dir)
     configured = {d.name: d for d in (webhook_destination(outbound), lineage_destination(outbound)) if d}
     settings = {"webhook": "KPI_ALERT_WEBHOOK_URL", "openlineage": "OPENLINEAGE_URL"}
-    try:
-        waiting = outbox.counts()
-    except sqlite3.Error as error:
-        return [f"the outbox {outbox.path} cannot be read: {error}"]
     lines = []
-    for name, count in waiting.items():
-        destination = configured.get(name)
-        if destination is None:
+    try:
+        for name, count in outbox.counts().items():
+            destination = configured.get(name)
+            if destination is None:
+                setting = settings.get(name, name)
+                lines.append(f"{count} {name} item(s) wait in {outbox.path}, but {setting} is not set")
+                continue
+            last = outbox.last_error(name) or "not attempted yet"
             lines.append(
-                f"{count} {name} item(s) wait in {outbox.path}, but {settings.get(name, name)} is not set"
+                f"{destination.shown}: {count} {destination.noun}(s) not delivered, kept in {outbox.path} "
+                f"for the next run; last error: {last}"
             )
-            continue
-        last = outbox.last_error(name) or "not attempted yet"
-        lines.append(
-            f"{destination.shown}: {count} {destination.noun}(s) not delivered, kept in {outbox.path} "
-            f"for the next run; last error: {last}"
-        )
+    except (sqlite3.Error, OSError) as error:
+        lines.append(f"the outbox {outbox.path} cannot be read: {error}")
     return lines
 
 

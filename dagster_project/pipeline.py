@@ -75,7 +75,8 @@ class RunSummary:
     checks_warned: list[str] = field(default_factory=list)  # failed at WARN severity
     published_path: Path | None = None
     publications: list[PeriodPublication] = field(default_factory=list)  # this run's, per period
-    undelivered: list[str] = field(default_factory=list)  # per destination: what waits in the outbox
+    # Outbound problems, printed whatever the outcome: per destination what waits in the outbox.
+    undelivered: list[str] = field(default_factory=list)
 
     @property
     def blocked(self) -> list[PeriodPublication]:
@@ -198,12 +199,15 @@ def run_pipeline(
                 },
             )
         summary = _summarise(result, settings)
+        lineage_error = None
         try:
             emit_run_lineage(instance, result.run_id, settings.data_dir, settings.outbound)
             deliver_lineage(settings.data_dir, settings.outbound)  # bounded in time, never raises
-        except Exception as error:  # lineage must not hide the run's own outcome; say what went wrong
-            summary.errors.append(f"OpenLineage events: {redact(f'{type(error).__name__}: {error}')}")
-        summary.undelivered = undelivered(settings.data_dir, settings.outbound)
+        except Exception as error:  # lineage must not change the run's outcome; say what went wrong
+            lineage_error = f"OpenLineage events not written: {redact(f'{type(error).__name__}: {error}')}"
+        summary.undelivered = undelivered(settings.data_dir, settings.outbound) + (
+            [lineage_error] if lineage_error else []
+        )
     return summary
 
 

@@ -285,3 +285,36 @@ def test_a_bad_time_budget_is_a_settings_error_naming_the_variable(
         OutboundSettings.from_env()
     monkeypatch.setenv("KPI_OUTBOUND_TIMEOUT_SECONDS", "2.5")
     assert OutboundSettings.from_env().timeout_seconds == 2.5
+
+
+def test_kpi_run_prints_a_line_per_failed_destination_and_keeps_its_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The summary names each destination that failed (redacted); the run's outcome stays as it was."""
+    from typer.testing import CliRunner
+
+    from dagster_project import pipeline
+    from dagster_project.cli import app
+
+    (tmp_path / "landing").mkdir()
+    outbound = OutboundSettings(
+        alert_webhook_url=SECRET_URL.format(port=9), openlineage_url="http://127.0.0.1:9"
+    )
+    Outbox(tmp_path / "data").add("webhook", [b"{}"])
+    Outbox(tmp_path / "data").add("openlineage", [b"{}", b"{}"])
+    lines = [*undelivered(tmp_path / "data", outbound), "OpenLineage events not written: \x1b[2J disk full"]
+
+    def fake_run(settings: object, **kwargs: object) -> pipeline.RunSummary:
+        return pipeline.RunSummary("r" * 32, True, tmp_path / "w", tmp_path / "h", undelivered=lines)
+
+    monkeypatch.setattr(pipeline, "run_pipeline", fake_run)
+    result = CliRunner().invoke(
+        app, ["run", "--landing-dir", str(tmp_path / "landing"), "--data-dir", str(tmp_path / "data")]
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "KPI_ALERT_WEBHOOK_URL (http://***@127.0.0.1:9/hooks/kpi?***): 1 alert payload(s) not delivered"
+        in (result.output.replace("\n", ""))
+    )
+    assert "OPENLINEAGE_URL (http://127.0.0.1:9/api/v1/lineage): 2 event(s) not delivered" in result.output
+    assert "s3cr3tpw" not in result.output and "\x1b[2J" not in result.output
