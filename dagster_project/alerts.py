@@ -1,25 +1,27 @@
 """Early warning (异常预警): read the alerts dbt computed (model `scorecard.kpi_alerts`) and send them.
 
 The notification hook `notify_alerts` always writes every alert to the run log, and, when
-`KPI_ALERT_WEBHOOK_URL` is set, posts them as one JSON document to that URL. A failed post is
-logged, never fatal: an alert that cannot be delivered must not stop the publication.
+`KPI_ALERT_WEBHOOK_URL` is set, posts them as one JSON document to that URL through the outbox of
+dagster_project/outbound.py (bounded in time, retried on the next run). A failed post is logged,
+never fatal: an alert that cannot be delivered must not stop the publication.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import duckdb
 
+from dagster_project.outbound import Delivery, Outbox, deliver, redact, webhook_destination
+from dagster_project.settings import DEFAULT_OUTBOUND_TIMEOUT_SECONDS, OutboundSettings
+from dagster_project.terminal import kpi_lineage_command
+
 WEBHOOK_ENV = "KPI_ALERT_WEBHOOK_URL"
-WEBHOOK_TIMEOUT_SECONDS = 10.0
 STAGED_ALERTS_TABLE = "scorecard.kpi_alerts"
 SEVERITY_ORDER = ("critical", "warning")
 GRAIN_ORDER = ("month", "quarter", "year")
@@ -57,10 +59,7 @@ class Alert:
     @property
     def lineage_command(self) -> str:
         """The command that explains where the value comes from (issue 5's `kpi lineage`)."""
-        return (
-            f"kpi lineage {self.kpi_id} --period {self.period_label} --grain {self.period_grain} "
-            f"--org {self.org_unit_id}"
-        )
+        return kpi_lineage_command(self.kpi_id, self.period_label, self.period_grain, self.org_unit_id)
 
     def describe(self) -> str:
         label = self.kpi_label or self.kpi_id
@@ -131,31 +130,41 @@ def notify_alerts(
     log: logging.Logger | logging.LoggerAdapter,
     run_id: str | None = None,
     webhook_url: str | None = None,
-    timeout: float = WEBHOOK_TIMEOUT_SECONDS,
-) -> bool | None:
-    """Log every alert; post them to the webhook (`webhook_url`, else $KPI_ALERT_WEBHOOK_URL) when
-    there are any. Returns True when posted, False when the post failed, None when nothing was sent."""
+    data_dir: Path | None = None,
+    budget_seconds: float = DEFAULT_OUTBOUND_TIMEOUT_SECONDS,
+) -> Delivery | None:
+    """Log every alert; when `webhook_url` is set, queue them as one JSON document in the outbox of
+    `data_dir` and post the outbox's alert payloads (this one and any an earlier run could not
+    deliver) within `budget_seconds`. Returns the delivery, None when there is no webhook. Never
+    raises: an alert that cannot be delivered must not fail a run that published."""
     if not alerts:
         log.info("Early warning: no alerts for the latest periods.")
+    else:
+        log.warning(f"Early warning: {len(alerts)} alert(s) for the latest periods:")
+        for alert in alerts:
+            log.warning(f"  {alert.describe()}")
+    destination = webhook_destination(OutboundSettings(alert_webhook_url=webhook_url))
+    if destination is None or data_dir is None:
         return None
-    log.warning(f"Early warning: {len(alerts)} alert(s) for the latest periods:")
-    for alert in alerts:
-        log.warning(f"  {alert.describe()}")
-    url = webhook_url if webhook_url is not None else os.environ.get(WEBHOOK_ENV, "").strip()
-    if not url:
-        return None
-    body = json.dumps(alert_payload(alerts, run_id), ensure_ascii=False).encode("utf-8")
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
-    )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status = response.status
-    except (urllib.error.URLError, OSError, ValueError) as error:
+        outbox = Outbox(data_dir)
+        if alerts:
+            body = json.dumps(alert_payload(alerts, run_id), ensure_ascii=False).encode("utf-8")
+            outbox.add(destination.name, [body])
+        delivery = deliver(outbox, destination, budget_seconds)
+    except Exception as error:
         log.error(
-            f"Early warning: posting {len(alerts)} alert(s) to {WEBHOOK_ENV}={url} failed: {error}. "
-            "The alerts are in the run log above and in kpi_alerts; check the URL and the receiver."
+            f"Early warning: the alerts could not be queued or posted to {destination.shown}: "
+            f"{redact(f'{type(error).__name__}: {error}', destination.secrets())}. "
+            "The alerts are in the run log above and in kpi_alerts."
         )
-        return False
-    log.info(f"Early warning: {len(alerts)} alert(s) posted to {url} (HTTP {status}).")
-    return True
+        return None
+    if delivery.ok:
+        if delivery.sent:
+            log.info(f"Early warning: {delivery.describe()}.")
+    else:
+        log.error(
+            f"Early warning: {delivery.describe()}. The alerts are in the run log above and in "
+            "kpi_alerts; check the URL and the receiver."
+        )
+    return delivery

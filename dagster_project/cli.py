@@ -34,6 +34,7 @@ from rich.table import Table
 from dagster_project.lineage_cli import audit_app, lineage
 from dagster_project.report.command import report_command
 from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError
+from dagster_project.terminal import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -224,6 +225,8 @@ def run(
     if output_log is not None and output_log.exists() and output_log.stat().st_size:
         console.print(f"dbt's output: {output_log} (on the console with --verbose)")
     _print_publications(summary)
+    for line in summary.undelivered:  # a destination that failed: the run's outcome stays as it is
+        console.print(f"! {printable(line)}", style="yellow", markup=False, highlight=False, soft_wrap=True)
     if summary.success and not summary.blocked and not summary.checks_failed:
         console.print(f"[green]Done in {elapsed:.1f} s.[/green]")
         return
@@ -237,8 +240,8 @@ def run(
     if summary.success:  # the run worked; the gate held some periods back
         console.print(f"[yellow]Done in {elapsed:.1f} s; {len(summary.blocked)} period(s) blocked.[/yellow]")
         raise typer.Exit(EXIT_FAILED)
-    for error in summary.errors:
-        err_console.print(f"[red]✗ {error}[/red]")
+    for error in summary.errors:  # may name a landing file: its name is data, not markup
+        err_console.print(f"✗ {printable(error)}", style="red", markup=False, highlight=False, soft_wrap=True)
     bad_input = any(e.files_failed for e in summary.entities)
     err_console.print(
         "[red]The run failed.[/red] Fix the files named above and run again; "

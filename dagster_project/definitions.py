@@ -33,7 +33,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     jobs = build_jobs(months)
     return dg.Definitions(
         assets=assets,
-        asset_checks=[*build_gate_checks(), *build_alert_checks()],
+        asset_checks=[*build_gate_checks(), *build_alert_checks(settings)],
         jobs=jobs,
         schedules=build_schedules(settings, jobs),
         sensors=[

@@ -17,6 +17,7 @@ from dagster_project.lineage.value import LineageError, ValueKey, value_lineage
 from dagster_project.lineage.verify import verify_published
 from dagster_project.publish import published_path
 from dagster_project.report_cli import ReportError, format_value, parse_period
+from dagster_project.terminal import json_for_terminal, printable, printable_tree
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 _WIDTH = None if sys.stdout.isatty() else 110
@@ -68,12 +69,12 @@ def lineage(
             ValueKey(kpi_id, parsed.grain, parsed.start, parsed.label, org_unit_id=org, version=version),
         )
     except (ReportError, LineageError) as error:
-        err_console.print(escape(str(error)))
+        err_console.print(escape(printable(str(error))))
         raise typer.Exit(EXIT_BAD_INPUT) from None
     if output_format == "json":
-        sys.stdout.write(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_for_terminal(json.dumps(result, indent=2, ensure_ascii=False)) + "\n")
     else:
-        console.print(render_lineage(result))
+        console.print(render_lineage(printable_tree(result)))
 
 
 def render_lineage(result: dict[str, Any]) -> RenderableType:
@@ -183,5 +184,5 @@ def audit_verify(data_dir: DataDirOption = None) -> None:
         return
     console.print(f"[red]FAILED[/red]: {len(report.findings)} problem(s) in {checked}:")
     for finding in report.findings:
-        console.print(f"  - {escape(str(finding))}")
+        console.print(f"  - {escape(printable(str(finding)))}")
     raise typer.Exit(EXIT_FAILED)

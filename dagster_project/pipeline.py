@@ -29,7 +29,8 @@ from dagster_project.defs.extract import WAREHOUSE_POOL, raw_asset_key
 from dagster_project.defs.partitions import MonthWindow, month_key, parse_month, partition_range_tags
 from dagster_project.defs.publish import REASON_TAG
 from dagster_project.defs.transform import PARTITIONED_STEP, UNPARTITIONED_STEP, prepare_dbt
-from dagster_project.lineage.openlineage import emit_run_lineage
+from dagster_project.lineage.openlineage import deliver_lineage, emit_run_lineage
+from dagster_project.outbound import redact, undelivered
 from dagster_project.run_log_storage import prune_run_history, relax_run_history_fsync
 from dagster_project.run_recovery import (
     PoolBusyError,
@@ -89,6 +90,8 @@ class RunSummary:
     published_path: Path | None = None
     publications: list[PeriodPublication] = field(default_factory=list)  # this run's, per period
     recovered: list[RecoveredRun] = field(default_factory=list)  # dead runs found before this one
+    # Outbound problems, printed whatever the outcome: per destination what waits in the outbox.
+    undelivered: list[str] = field(default_factory=list)
 
     @property
     def blocked(self) -> list[PeriodPublication]:
@@ -244,10 +247,15 @@ def run_pipeline(
             )
         summary = _summarise(result, settings)
         summary.recovered = recovered
+        lineage_error = None
         try:
-            emit_run_lineage(instance, result.run_id, settings.data_dir)
-        except Exception as error:  # lineage must not hide the run's own outcome; say what went wrong
-            summary.errors.append(f"OpenLineage events: {type(error).__name__}: {error}")
+            emit_run_lineage(instance, result.run_id, settings.data_dir, settings.outbound)
+            deliver_lineage(settings.data_dir, settings.outbound)  # bounded in time, never raises
+        except Exception as error:  # lineage must not change the run's outcome; say what went wrong
+            lineage_error = f"OpenLineage events not written: {redact(f'{type(error).__name__}: {error}')}"
+        summary.undelivered = undelivered(settings.data_dir, settings.outbound) + (
+            [lineage_error] if lineage_error else []
+        )
     return summary
 
 

@@ -30,6 +30,7 @@ from rich.text import Text
 
 from dagster_project.kpi_catalog import PERSPECTIVES
 from dagster_project.publish import GRAINS, published_path
+from dagster_project.terminal import printable, printable_tree
 
 LANGUAGES = ("en", "zh")
 MISSING = "—"  # a value that is not there (no data, no target, no prior period)
@@ -380,7 +381,7 @@ def scorecard_report(
     """What `kpi scorecard` prints; raises ReportError on bad input."""
     if lang not in LANGUAGES:
         raise ReportError(f"Unknown language {lang!r}: use --lang en or --lang zh.")
-    return render_scorecard(load_scorecard(data_dir, parse_period(period, grain), org), lang)
+    return render_scorecard(printable_tree(load_scorecard(data_dir, parse_period(period, grain), org)), lang)
 
 
 def render_scorecard(data: ScorecardData, lang: str = "en") -> RenderableType:
@@ -553,7 +554,7 @@ def load_status(data_dir: Path, limit: int = 10) -> StatusData:
 
 def status_report(data_dir: Path, limit: int = 10) -> RenderableType:
     """What `kpi status` prints; raises ReportError when there is no published file."""
-    return render_status(load_status(data_dir, limit))
+    return render_status(printable_tree(load_status(data_dir, limit)))
 
 
 def describe_failing_check(check: dict) -> str:
@@ -634,7 +635,7 @@ def render_status(data: StatusData) -> RenderableType:
             heading.append(f"{label} ({grain}) blocked at {format_timestamp(at)} UTC, run {run_id}: {kept}")
             details = Text(f"reason: {reason}")
             for line in _failing_checks(failing):
-                details.append(f"\n• {line}")
+                details.append(f"\n• {printable(line)}")  # parsed from JSON: may hold raw controls again
             parts.extend([heading, Padding(details, (0, 0, 0, 2))])
     else:
         parts.append(Text("No blocked attempts.", style="green"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagster_project.contract.window import DateWindow
@@ -62,6 +62,35 @@ DEFAULT_DATE_HISTORY_MONTHS = 12
 DEFAULT_DATE_FUTURE_DAYS = 7
 
 
+DEFAULT_OUTBOUND_TIMEOUT_SECONDS = 5.0  # per destination and run: the webhook, the OpenLineage endpoint
+DEFAULT_OPENLINEAGE_ENDPOINT = "api/v1/lineage"
+DEFAULT_OPENLINEAGE_NAMESPACE = "kpi_pipeline"
+
+
+@dataclass(frozen=True)
+class OutboundSettings:
+    """The HTTP destinations of a run (dagster_project/outbound.py) and the time each may take.
+    The URLs and the key may hold secrets: they are left out of repr() (log them with outbound.redact_url)."""
+
+    alert_webhook_url: str | None = field(default=None, repr=False)
+    openlineage_url: str | None = field(default=None, repr=False)
+    openlineage_endpoint: str = DEFAULT_OPENLINEAGE_ENDPOINT
+    openlineage_api_key: str | None = field(default=None, repr=False)
+    openlineage_namespace: str = DEFAULT_OPENLINEAGE_NAMESPACE
+    timeout_seconds: float = DEFAULT_OUTBOUND_TIMEOUT_SECONDS
+
+    @classmethod
+    def from_env(cls) -> OutboundSettings:
+        return cls(
+            alert_webhook_url=_env("KPI_ALERT_WEBHOOK_URL"),
+            openlineage_url=_env("OPENLINEAGE_URL"),
+            openlineage_endpoint=_env("OPENLINEAGE_ENDPOINT") or DEFAULT_OPENLINEAGE_ENDPOINT,
+            openlineage_api_key=_env("OPENLINEAGE_API_KEY"),
+            openlineage_namespace=_env("OPENLINEAGE_NAMESPACE") or DEFAULT_OPENLINEAGE_NAMESPACE,
+            timeout_seconds=_seconds_env("KPI_OUTBOUND_TIMEOUT_SECONDS", DEFAULT_OUTBOUND_TIMEOUT_SECONDS),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the pipeline reads and writes. Build it with `Settings.from_env()`."""
@@ -81,6 +110,7 @@ class Settings:
     umask: int = DEFAULT_UMASK
     date_history_months: int = DEFAULT_DATE_HISTORY_MONTHS
     date_future_days: int = DEFAULT_DATE_FUTURE_DAYS
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -104,6 +134,7 @@ class Settings:
             umask=_umask_env("KPI_UMASK", DEFAULT_UMASK),
             date_history_months=_int_env("KPI_DATE_HISTORY_MONTHS", DEFAULT_DATE_HISTORY_MONTHS, minimum=0),
             date_future_days=_int_env("KPI_DATE_FUTURE_DAYS", DEFAULT_DATE_FUTURE_DAYS, minimum=0),
+            outbound=OutboundSettings.from_env(),
         )
 
     def environment(self) -> dict[str, str]:
@@ -208,6 +239,21 @@ def _umask_env(name: str, default: int) -> int:
     if mask is None or not 0 <= mask <= 0o777:
         raise SettingsError(f"{name}={value!r} is not an octal umask such as 077 (private) or 022")
     return mask
+
+
+def _seconds_env(name: str, default: float) -> float:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 600:
+        raise SettingsError(
+            f"{name}={value!r} is not a number of seconds above 0 and at most 600, e.g. {default:g}"
+        )
+    return seconds
 
 
 def _month_env(name: str, default: str) -> str:

@@ -7,9 +7,12 @@ import json
 import logging
 import statistics
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import ClassVar
 
 import dagster as dg
@@ -19,9 +22,10 @@ import pytest
 from dagster_project.alerts import WEBHOOK_ENV, Alert, notify_alerts, period_alerts
 from dagster_project.defs.alerts import ALERTS_KEY, build_alert_checks
 from dagster_project.defs.resources import Warehouse
+from dagster_project.outbound import Outbox, undelivered
 from dagster_project.publish import published_path
 from dagster_project.sample_data import generate_sample_data
-from dagster_project.settings import Settings
+from dagster_project.settings import OutboundSettings, Settings
 from tests.helpers import run_pipeline_on, set_unit_cost_share
 
 LAST_MONTH = "2025-12"
@@ -119,7 +123,7 @@ def run_alert_check(settings: Settings) -> tuple[dg.ExecuteInProcessResult, dg.D
     """The early-warning check alone, against the built warehouse, as the pipeline job runs it."""
     defs = dg.Definitions(
         assets=[dg.AssetSpec(ALERTS_KEY)],
-        asset_checks=build_alert_checks(),
+        asset_checks=build_alert_checks(settings),
         jobs=[
             dg.define_asset_job("early_warning", selection=dg.AssetSelection.checks_for_assets(ALERTS_KEY))
         ],
@@ -134,7 +138,7 @@ def test_alert_check_warns_logs_and_posts_json_to_the_webhook(
 ) -> None:
     url, received = webhook
     monkeypatch.setenv(WEBHOOK_ENV, url)
-    result, instance = run_alert_check(planted)
+    result, instance = run_alert_check(replace(planted, outbound=OutboundSettings.from_env()))
     assert result.success  # a warning never fails the run
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed
@@ -166,7 +170,26 @@ def test_alert_check_warns_logs_and_posts_json_to_the_webhook(
     assert any("Gross margin" in m and COLLAPSED in m and "[critical]" in m for m in messages)
 
 
-def test_a_failed_post_is_logged_and_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_garbage_reply_neither_fails_the_check_nor_holds_it(planted: Settings) -> None:
+    """A webhook that answers something that is not HTTP (BadStatusLine) used to fail the run after
+    it published; now the check ends within the time budget, warns, and keeps the payload."""
+    from tests.test_outbound import garbage_server
+
+    with garbage_server() as url:
+        settings = replace(planted, outbound=OutboundSettings(alert_webhook_url=url, timeout_seconds=1.5))
+        started = time.monotonic()
+        result, _ = run_alert_check(settings)
+        elapsed = time.monotonic() - started
+    assert result.success
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.metadata["webhook"].value.startswith("post failed, 1 payload(s) kept in the outbox")
+    assert elapsed < 1.5 + 20  # + starting the in-process Dagster job
+    lines = undelivered(planted.data_dir, settings.outbound)
+    assert len(lines) == 1 and "BadStatusLine" in lines[0]
+    Outbox(planted.data_dir).path.unlink()  # leave the module's data as it was
+
+
+def test_a_failed_post_is_logged_and_not_fatal(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     # A port nobody listens on: bind one, then close it.
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     port = server.server_address[1]
@@ -178,16 +201,18 @@ def test_a_failed_post_is_logged_and_not_fatal(caplog: pytest.LogCaptureFixture)
     )  # fmt: skip
     logger = logging.getLogger("test_alerts")
     with caplog.at_level(logging.INFO, logger="test_alerts"):
-        delivered = notify_alerts([alert], logger, webhook_url=f"http://127.0.0.1:{port}/", timeout=2)
-    assert delivered is False
+        delivery = notify_alerts(
+            [alert], logger, webhook_url=f"http://127.0.0.1:{port}/", data_dir=tmp_path, budget_seconds=2
+        )
+    assert delivery is not None and not delivery.ok and delivery.pending == 1
     assert "NPS (nps) at Store 1 (S1), 2025-12: -40 below the expected range" in caplog.text
-    assert f"posting 1 alert(s) to {WEBHOOK_ENV}=http://127.0.0.1:{port}/ failed" in caplog.text
+    assert f"{WEBHOOK_ENV} (http://127.0.0.1:{port}/): 1 alert payload(s) not delivered" in caplog.text
 
 
 def test_no_webhook_no_alerts_nothing_sent(caplog: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("test_alerts")
     with caplog.at_level(logging.INFO, logger="test_alerts"):
-        assert notify_alerts([], logger, webhook_url="http://127.0.0.1:9/") is None
+        assert notify_alerts([], logger) is None
     assert "no alerts" in caplog.text
 
 

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -24,14 +25,16 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
+from dagster_project import lineage_cli
 from dagster_project.cli import app
 from dagster_project.definitions import build_definitions
-from dagster_project.lineage.openlineage import emit_run_lineage, events_path
+from dagster_project.lineage.openlineage import deliver_lineage, emit_run_lineage, events_path
 from dagster_project.lineage.value import ValueKey, value_lineage
 from dagster_project.lineage.verify import verify_published
+from dagster_project.outbound import Outbox
 from dagster_project.publish import published_path
 from dagster_project.sample_data import generate_sample_data
-from dagster_project.settings import DBT_PROJECT_DIR, Settings
+from dagster_project.settings import DBT_PROJECT_DIR, OutboundSettings, Settings
 from tests.helpers import run_pipeline_on, write_csv
 
 pytestmark = pytest.mark.e2e
@@ -132,6 +135,26 @@ def test_kpi_lineage_command_prints_text_and_stable_json(pipeline: tuple[Path, P
     )  # fmt: skip
     unknown = runner.invoke(app, ["lineage", "no_such_kpi", "--period", "2025-10", "--data-dir", str(data)])
     assert unknown.exit_code == 2 and "not published" in unknown.output
+
+
+def test_kpi_lineage_shows_control_characters_in_data_escaped(
+    pipeline: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ESC or NUL in an org unit name or a file name reaches neither the text nor the JSON raw."""
+    _, data = pipeline
+    real = value_lineage(data, ValueKey("nps", "month", OCT, "2025-10", STORE))
+    hostile = json.loads(json.dumps(real))
+    hostile["value"]["org_unit_name"] = "Shop\x1b[2J\x1b]0;owned\x07\x00"
+    hostile["inputs"][0]["file_name"] = "evil\x1b[31m\x9b.csv"
+    monkeypatch.setattr(lineage_cli, "value_lineage", lambda *args: hostile)
+    runner = CliRunner()
+    base = ["lineage", "nps", "--period", "2025-10", "--org", STORE, "--data-dir", str(data)]
+    for args in (base, [*base, "--format", "json"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert not any(ch in result.output for ch in "\x1b\x00\x07\x9b"), args
+    assert "Shop\\x1b[2J" in runner.invoke(app, base).output
+    assert json.loads(runner.invoke(app, [*base, "--format", "json"]).output) == hostile
 
 
 def test_a_late_file_restates_the_value_and_both_versions_keep_their_inputs(
@@ -260,17 +283,34 @@ def test_openlineage_events_reach_an_http_endpoint(pipeline: tuple[Path, Path]) 
     instance = dg.DagsterInstance.from_config(str(data / "dagster_home"))
     run_id = read_events(data)[0]["run"]["runId"]
     (data / "lineage" / "emitted" / run_id).unlink()  # emit that run again
-    saved = dict(os.environ)  # the client turns OPENLINEAGE_URL into OPENLINEAGE__TRANSPORT__* variables
+
+    class Hangs(Collector):
+        def do_POST(self) -> None:
+            time.sleep(30)
+
+    hanging = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hangs)
+    hanging.daemon_threads = True
+    threading.Thread(target=hanging.serve_forever, daemon=True).start()
+    # First an endpoint that hangs: bounded by the budget, nothing marked sent, the run goes on.
+    stalled = OutboundSettings(openlineage_url=f"http://127.0.0.1:{hanging.server_port}", timeout_seconds=1.5)
+    started = time.monotonic()
+    events = emit_run_lineage(instance, run_id, data, stalled)
+    delivery = deliver_lineage(data, stalled)
+    assert time.monotonic() - started < 1.5 + 5  # + building the events from the run's log
+    hanging.shutdown()
+    assert delivery is not None and not delivery.ok and delivery.pending == len(events) > 10
+    assert Outbox(data).count("openlineage") == len(events)
+    # The next run with a working endpoint delivers the kept events, and the outbox empties.
+    outbound = OutboundSettings(openlineage_url=f"http://127.0.0.1:{server.server_port}", timeout_seconds=30)
     try:
-        os.environ["OPENLINEAGE_URL"] = f"http://127.0.0.1:{server.server_port}"
-        events = emit_run_lineage(instance, run_id, data)
+        delivery = deliver_lineage(data, outbound)
     finally:
         server.shutdown()
-        os.environ.clear()
-        os.environ.update(saved)
+    assert delivery is not None and delivery.ok and delivery.sent == len(events)
+    assert Outbox(data).count("openlineage") == 0
     assert len(received) == len(events) > 10
     assert {e["run"]["runId"] for e in received} >= {run_id}
-    assert emit_run_lineage(instance, run_id, data) == []  # once per run
+    assert emit_run_lineage(instance, run_id, data, outbound) == []  # once per run
 
 
 def test_dbt_docs_show_metrics_semantic_models_models_and_sources_as_one_graph(

@@ -6,12 +6,18 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.alerts import Alert, latest_alerts, notify_alerts
 from dagster_project.defs.extract import WAREHOUSE_POOL
+from dagster_project.outbound import Delivery
+from dagster_project.settings import Settings
 
 ALERTS_KEY = dg.AssetKey(["scorecard", "kpi_alerts"])
 METADATA_ROWS = 50  # the check's table lists at most this many alerts; the count says how many there are
 
 
-def build_alert_checks() -> list[dg.AssetChecksDefinition]:
+def build_alert_checks(settings: Settings | None = None) -> list[dg.AssetChecksDefinition]:
+    """`settings` gives the webhook (KPI_ALERT_WEBHOOK_URL), the outbox's folder and the time budget;
+    None: alerts are logged only."""
+    outbound = settings.outbound if settings is not None else None
+
     @dg.asset_check(
         asset=ALERTS_KEY,
         name="kpi_early_warning",
@@ -26,7 +32,14 @@ def build_alert_checks() -> list[dg.AssetChecksDefinition]:
     ) -> dg.AssetCheckResult:
         with warehouse.get_connection() as con:
             alerts = latest_alerts(con)
-        delivered = notify_alerts(alerts, context.log, run_id=context.run.run_id)
+        delivery = notify_alerts(
+            alerts,
+            context.log,
+            run_id=context.run.run_id,
+            webhook_url=outbound.alert_webhook_url if outbound else None,
+            data_dir=settings.data_dir if settings is not None else None,
+            budget_seconds=outbound.timeout_seconds if outbound else 0,
+        )
         return dg.AssetCheckResult(
             passed=not alerts,
             severity=dg.AssetCheckSeverity.WARN,
@@ -36,14 +49,20 @@ def build_alert_checks() -> list[dg.AssetChecksDefinition]:
                 "periods": dg.MetadataValue.text(
                     ", ".join(sorted({a.period_label for a in alerts})) or "none"
                 ),
-                "webhook": dg.MetadataValue.text(
-                    {True: "posted", False: "post failed (see the run log)", None: "not sent"}[delivered]
-                ),
+                "webhook": dg.MetadataValue.text(_webhook_outcome(delivery)),
                 "list": dg.MetadataValue.md(_alert_table(alerts)),
             },
         )
 
     return [kpi_early_warning]
+
+
+def _webhook_outcome(delivery: Delivery | None) -> str:
+    if delivery is None:
+        return "not sent"
+    if delivery.ok:
+        return "posted" if delivery.sent else "nothing to send"
+    return f"post failed, {delivery.pending} payload(s) kept in the outbox (see the run log)"
 
 
 def _alert_table(alerts: list[Alert]) -> str:

@@ -12,14 +12,15 @@ check results and the archived dbt artifacts) and emits, with the official openl
   schema and the dbt tests on it as assertions, timed from run_results.json.
 
 Events go to `$KPI_DATA_DIR/lineage/openlineage.jsonl` (one JSON event per line) and, when
-OPENLINEAGE_URL is set, to that OpenLineage HTTP endpoint too (e.g. Marquez). A run is emitted once:
-a marker under `lineage/emitted/` makes a second call (the sensor after `kpi run`) a no-op.
+OPENLINEAGE_URL is set, to that OpenLineage HTTP endpoint too (e.g. Marquez), through the outbox of
+dagster_project/outbound.py: bounded in time, an event leaves the outbox only after a 2xx reply,
+the rest is retried by the next run. A run is emitted once: a marker under `lineage/emitted/`
+makes a second call (the sensor after `kpi run`) a no-op.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -30,7 +31,6 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
     data_quality_assertions_dataset,
@@ -42,13 +42,14 @@ from openlineage.client.facet_v2 import (
     parent_run,
     schema_dataset,
 )
+from openlineage.client.serde import Serde
 
 from dagster_project.lineage.artifacts import DbtInvocation, dbt_invocations, read_blob
+from dagster_project.outbound import Delivery, Outbox, deliver, lineage_destination
 from dagster_project.publish import CONTRACT_TABLES, PUBLISHED_TABLES, published_path
+from dagster_project.settings import DEFAULT_OPENLINEAGE_NAMESPACE, OutboundSettings
 
 PRODUCER = "https://github.com/kpi-pipeline/kpi-pipeline"
-NAMESPACE_ENV = "OPENLINEAGE_NAMESPACE"
-DEFAULT_NAMESPACE = "kpi_pipeline"
 EVENTS_FILE = Path("lineage") / "openlineage.jsonl"
 
 
@@ -56,22 +57,11 @@ def events_path(data_dir: Path) -> Path:
     return Path(data_dir) / EVENTS_FILE
 
 
-def build_client(data_dir: Path) -> OpenLineageClient:
-    """The JSON-lines file always. The client adds its own transports from the environment: an HTTP
-    endpoint when OPENLINEAGE_URL is set (OPENLINEAGE_ENDPOINT, OPENLINEAGE_API_KEY), or any other
-    from OPENLINEAGE__TRANSPORT__* variables or an openlineage.yml (OpenLineage's documented config)."""
+def _write_events(data_dir: Path, lines: list[str]) -> None:
     path = events_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    file_transport = {"type": "file", "log_file_path": str(path), "append": True}
-    return OpenLineageClient(
-        config={
-            "transport": {
-                "type": "composite",
-                "transports": {"file": file_transport},
-                "continue_on_failure": True,
-            }
-        }
-    )
+    with path.open("a", encoding="utf-8") as file:
+        file.write("".join(line + "\n" for line in lines))
 
 
 @dataclass
@@ -85,28 +75,50 @@ class _Step:
     checks: list[tuple[dg.AssetKey, str]] = field(default_factory=list)  # (asset, check name)
 
 
-def emit_run_lineage(instance: dg.DagsterInstance, run_id: str, data_dir: Path) -> list[RunEvent]:
-    """Emit the OpenLineage events of a finished run once; returns them (none if emitted before)."""
+def emit_run_lineage(
+    instance: dg.DagsterInstance,
+    run_id: str,
+    data_dir: Path,
+    outbound: OutboundSettings | None = None,
+) -> list[RunEvent]:
+    """Emit the OpenLineage events of a finished run once; returns them (none if emitted before).
+
+    The events are appended to the JSON-lines file and, with an endpoint configured in `outbound`,
+    queued in the outbox; `deliver_lineage` posts them."""
     marker = Path(data_dir) / "lineage" / "emitted" / run_id
     if marker.exists():
         return []
     run = instance.get_run_by_id(run_id)
     if run is None:
         raise ValueError(f"Dagster run {run_id} not found in {instance.root_directory}")
-    events = _RunEvents(instance, run, Path(data_dir)).build()
-    client = build_client(data_dir)
-    for event in events:
-        client.emit(event)
+    namespace = outbound.openlineage_namespace if outbound else DEFAULT_OPENLINEAGE_NAMESPACE
+    events = _RunEvents(instance, run, Path(data_dir), namespace).build()
+    lines = [Serde.to_json(event) for event in events]
+    _write_events(data_dir, lines)
+    destination = lineage_destination(outbound)
+    if destination is not None:
+        Outbox(data_dir).add(destination.name, [line.encode("utf-8") for line in lines])
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
     return events
 
 
+def deliver_lineage(data_dir: Path, outbound: OutboundSettings | None) -> Delivery | None:
+    """Post the queued OpenLineage events (this run's and any earlier run could not deliver) within
+    the outbound time budget; None without an endpoint. Never raises for the endpoint's failures."""
+    destination = lineage_destination(outbound)
+    if destination is None or outbound is None:
+        return None
+    return deliver(Outbox(data_dir), destination, outbound.timeout_seconds)
+
+
 class _RunEvents:
-    def __init__(self, instance: dg.DagsterInstance, run: dg.DagsterRun, data_dir: Path) -> None:
+    def __init__(
+        self, instance: dg.DagsterInstance, run: dg.DagsterRun, data_dir: Path, namespace: str
+    ) -> None:
         self.run = run
         self.data_dir = data_dir
-        self.namespace = os.environ.get(NAMESPACE_ENV, DEFAULT_NAMESPACE)
+        self.namespace = namespace
         self.warehouse = data_dir / "warehouse.duckdb"
         self.warehouse_ns = f"duckdb://{self.warehouse}"
         self.published_ns = f"duckdb://{published_path(data_dir)}"

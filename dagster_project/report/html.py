@@ -32,6 +32,7 @@ from dagster_project.report_cli import (
     period_of,
     perspective_order,
 )
+from dagster_project.terminal import kpi_lineage_command
 
 TREND_PERIODS = 12
 STATUSES = ("green", "amber", "red", "no_target", "no_data")
@@ -256,7 +257,7 @@ def build_report(
             },
         )
         series = [trends[(org_unit_id, kpi_id)].get(start) for start in trend_starts]
-        lineage = f"kpi lineage {kpi_id} --period {chosen.label} --grain {chosen.grain} --org {org_unit_id}"
+        lineage = kpi_lineage_command(kpi_id, chosen.label, chosen.grain, org_unit_id)
         view["cells"][org_unit_id] = Cell(
             org_unit_id=org_unit_id,
             actual=actual,
