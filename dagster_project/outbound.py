@@ -300,6 +300,19 @@ class _Connection:
         self.conn: http.client.HTTPConnection | None = None
 
     def post(self, body: bytes, timeout: float) -> int:
+        """POST `body`; the status. A kept-alive connection the server closed meanwhile is reopened
+        once; the whole, retry included, ends within `timeout`."""
+        deadline = time.monotonic() + timeout
+        reused = self.conn is not None
+        try:
+            return self._post_once(body, timeout)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            remaining = deadline - time.monotonic()
+            if not reused or remaining <= 0.05:
+                raise
+            return self._post_once(body, remaining)
+
+    def _post_once(self, body: bytes, timeout: float) -> int:
         if self.invalid:
             raise ValueError(self.invalid)
         outcome: dict[str, object] = {}

@@ -14,6 +14,7 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -318,3 +319,22 @@ def test_kpi_run_prints_a_line_per_failed_destination_and_keeps_its_exit_code(
     )
     assert "OPENLINEAGE_URL (http://127.0.0.1:9/api/v1/lineage): 2 event(s) not delivered" in result.output
     assert "s3cr3tpw" not in result.output and "\x1b[2J" not in result.output
+
+
+def test_a_kept_alive_connection_is_reused_and_reopened_when_the_server_closed_it(tmp_path: Path) -> None:
+    class KeepAlive(_Good):
+        protocol_version = "HTTP/1.1"
+        connections: ClassVar[set[int]] = set()
+
+        def do_POST(self) -> None:
+            type(self).connections.add(self.client_address[1])
+            super().do_POST()
+            if len(type(self).received) == 2:
+                self.close_connection = True  # the server drops the connection after the 2nd item
+
+    outbox = Outbox(tmp_path)
+    outbox.add("openlineage", [b"{}"] * 5)
+    with server(KeepAlive) as (url, received):
+        delivery = deliver(outbox, Destination("openlineage", "OPENLINEAGE_URL", url), 10)
+    assert delivery.ok and delivery.sent == 5 == len(received)
+    assert len(KeepAlive.connections) == 2
