@@ -185,9 +185,52 @@ def load_entity(
     ensure_warehouse_schema(con, contract)
     dates = _PlausibleDates.of(date_window or default_date_window())
     result = EntityLoadResult(entity=entity.name)
-    for path in landing_files(landing_dir, entity.name):
+    for path in _parents_first(con, entity, landing_files(landing_dir, entity.name)):
         result.batches.append(_load_file(con, entity, path, landing_dir, run_id, dates))
     return result
+
+
+def _distinct(con: duckdb.DuckDBPyConnection, column: str) -> list[str]:
+    """The distinct non-blank values of a staged column."""
+    return [
+        row[0]
+        for row in con.execute(
+            f"select distinct {column} from _incoming where {column} is not null"
+        ).fetchall()
+    ]
+
+
+def _parents_first(con: duckdb.DuckDBPyConnection, entity: Entity, paths: list[Path]) -> list[Path]:
+    """The files in an order that loads a parent before the rows that name it (entities with a
+    reference to themselves: org_units.parent_id). In path order, a unit in a sub-folder sorted
+    before its parent's file would be quarantined for good as "unknown parent_id". Files are
+    otherwise kept in path order; files that depend on each other in a circle stay in it."""
+    self_references = [c for c in entity.columns if c.references and c.references[0] == entity.name]
+    if not self_references or len(paths) < 2:
+        return paths
+    defines: dict[Path, set[str]] = {}
+    needs: dict[Path, set[str]] = {}
+    for path in paths:
+        try:
+            _stage_file(con, entity, path)
+        except FileContractError:
+            defines[path], needs[path] = set(), set()  # it fails again, with its reason, when loaded
+            continue
+        ids = set(_distinct(con, self_references[0].references[1]))
+        named = {value for column in self_references for value in _distinct(con, column.name)}
+        defines[path], needs[path] = ids, named - ids
+    _drop_staging(con)
+    ordered: list[Path] = []
+    remaining = list(paths)
+    while remaining:
+        pending_ids = {value for path in remaining for value in defines[path]}
+        ready = next(
+            (p for p in remaining if not needs[p] & (pending_ids - defines[p])),
+            remaining[0],  # a circle between files: path order
+        )
+        ordered.append(ready)
+        remaining.remove(ready)
+    return ordered
 
 
 @dataclass(frozen=True)

@@ -615,3 +615,25 @@ def test_a_parquet_column_named_file_row_number_is_an_ordinary_extra_column(
         '{"file_row_number":"7"}',
     )
     assert quarantine(con, "sales_lines") == [(2, "quantity must be greater than 0: 0")]
+
+
+def test_a_unit_in_a_folder_sorted_before_its_parents_file_loads(
+    landing: Path, con, contract: Contract
+) -> None:
+    """east/stores.csv (S3 under R2) sorts before regions.csv (R2 under HQ): the parents' file loads
+    first, so S3 is not quarantined for good as an unknown parent."""
+    unit = {"name": "n", "name_zh": "", "unit_type": "store"}
+    write_csv(
+        landing / "org_units" / "east" / "stores.csv", [unit | {"org_unit_id": "S3", "parent_id": "R2"}]
+    )
+    write_csv(
+        landing / "org_units" / "regions.csv",
+        [unit | {"org_unit_id": "R2", "parent_id": "HQ", "unit_type": "region"}],
+    )
+    result = load_entity(con, contract, "org_units", landing)
+    assert [(b.file_name, b.rows_loaded, b.rows_quarantined) for b in result.batches] == [
+        ("org_units/org_units.csv", 4, 0),
+        ("org_units/regions.csv", 1, 0),
+        ("org_units/east/stores.csv", 1, 0),
+    ]
+    assert con.execute("select count(*) from quarantine.org_units").fetchone() == (0,)
