@@ -359,12 +359,13 @@ def _stage_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> l
     """Read the file into `_incoming` (all text, trimmed, blanks as NULL). Returns the extra columns."""
     _drop_staging(con)
     file_format = _file_format(path)
+    source_header = _source_header(path, file_format) if file_format != "unsupported" else None
+    if source_header:
+        _reject_ambiguous_header(source_header)
     if file_format == "csv":
         # With the columns named from the header, DuckDB does not sniff the file: an unterminated
         # quote or an over-long line is then a rejected line (quarantined), not a file that fails.
-        source_header = _source_header(path, file_format)
         if source_header:
-            _reject_ambiguous_header(source_header)
             names = ", ".join(f"{_sql_string(name)}: 'VARCHAR'" for name in source_header)
             columns = f"auto_detect = false, columns = {{{names}}}, "
         else:
@@ -376,7 +377,7 @@ def _stage_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> l
         )
         row_number = "row_number() over ()"
     elif file_format == "parquet":
-        own_row_number = "file_row_number" in {n.lower() for n in _source_header(path, file_format) or ()}
+        own_row_number = "file_row_number" in {name.lower() for name in source_header or ()}
         if own_row_number:  # the file has a column of that name: the option would clash with it
             source = f"read_parquet({_sql_string(_exact_path(path))})"
             row_number = "row_number() over ()"
@@ -394,7 +395,8 @@ def _stage_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> l
         raise FileContractError(f"cannot be read as {file_format.upper()}: {_first_line(error)}") from None
     if file_format == "parquet" and not own_row_number:
         header = [name for name in header if name != "file_row_number"]
-    _reject_ambiguous_header(_source_header(path, file_format) or header)
+    if not source_header:
+        _reject_ambiguous_header(header)
 
     by_normalized = {name.strip().lower(): name for name in header}
     missing = [c for c in entity.required_columns if c not in by_normalized]
