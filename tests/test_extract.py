@@ -701,3 +701,20 @@ def test_an_unterminated_quote_on_the_last_line_and_a_very_long_field(
     reasons = con.execute("select _source_row, _reason from quarantine.sales_lines order by 1").fetchall()
     assert [row[0] for row in reasons] == [3, 5]
     assert "line size" in reasons[0][1].lower() and "quote" in reasons[1][1]
+
+
+def test_crlf_and_bom_files_load_with_the_header_named_by_the_loader(
+    landing: Path, con, load: Loader
+) -> None:
+    """The loader names the CSV columns from the header itself (no sniffing): Windows line ends and
+    a UTF-8 byte order mark still give clean values and line numbers."""
+    lines = _csv_lines([sales_line(order_id="O1"), sales_line(order_id="O2", quantity="0")])
+    path = landing / "sales_lines" / "s.csv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(lines) + "\r\n").encode())
+    result = load("sales_lines")
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    assert con.execute("select order_id, channel, _source_row from raw.sales_lines").fetchall() == [
+        ("O1", "store", 2)
+    ]
+    assert quarantine(con, "sales_lines") == [(3, "quantity must be greater than 0: 0")]
