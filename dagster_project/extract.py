@@ -185,9 +185,52 @@ def load_entity(
     ensure_warehouse_schema(con, contract)
     dates = _PlausibleDates.of(date_window or default_date_window())
     result = EntityLoadResult(entity=entity.name)
-    for path in landing_files(landing_dir, entity.name):
+    for path in _parents_first(con, entity, landing_files(landing_dir, entity.name)):
         result.batches.append(_load_file(con, entity, path, landing_dir, run_id, dates))
     return result
+
+
+def _distinct(con: duckdb.DuckDBPyConnection, column: str) -> list[str]:
+    """The distinct non-blank values of a staged column."""
+    return [
+        row[0]
+        for row in con.execute(
+            f"select distinct {column} from _incoming where {column} is not null"
+        ).fetchall()
+    ]
+
+
+def _parents_first(con: duckdb.DuckDBPyConnection, entity: Entity, paths: list[Path]) -> list[Path]:
+    """The files in an order that loads a parent before the rows that name it (entities with a
+    reference to themselves: org_units.parent_id). In path order, a unit in a sub-folder sorted
+    before its parent's file would be quarantined for good as "unknown parent_id". Files are
+    otherwise kept in path order; files that depend on each other in a circle stay in it."""
+    self_references = [c for c in entity.columns if c.references and c.references[0] == entity.name]
+    if not self_references or len(paths) < 2:
+        return paths
+    defines: dict[Path, set[str]] = {}
+    needs: dict[Path, set[str]] = {}
+    for path in paths:
+        try:
+            _stage_file(con, entity, path)
+        except FileContractError:
+            defines[path], needs[path] = set(), set()  # it fails again, with its reason, when loaded
+            continue
+        ids = set(_distinct(con, self_references[0].references[1]))
+        named = {value for column in self_references for value in _distinct(con, column.name)}
+        defines[path], needs[path] = ids, named - ids
+    _drop_staging(con)
+    ordered: list[Path] = []
+    remaining = list(paths)
+    while remaining:
+        pending_ids = {value for path in remaining for value in defines[path]}
+        ready = next(
+            (p for p in remaining if not needs[p] & (pending_ids - defines[p])),
+            remaining[0],  # a circle between files: path order
+        )
+        ordered.append(ready)
+        remaining.remove(ready)
+    return ordered
 
 
 @dataclass(frozen=True)
@@ -316,15 +359,25 @@ def _stage_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> l
     """Read the file into `_incoming` (all text, trimmed, blanks as NULL). Returns the extra columns."""
     _drop_staging(con)
     file_format = _file_format(path)
+    source_header = _source_header(path, file_format) if file_format != "unsupported" else None
+    if source_header:
+        _reject_ambiguous_header(source_header)
     if file_format == "csv":
+        # With the columns named from the header, DuckDB does not sniff the file: an unterminated
+        # quote or an over-long line is then a rejected line (quarantined), not a file that fails.
+        if source_header:
+            names = ", ".join(f"{_sql_string(name)}: 'VARCHAR'" for name in source_header)
+            columns = f"auto_detect = false, columns = {{{names}}}, "
+        else:
+            columns = ""  # empty or unreadable here: DuckDB's sniffer says what is wrong
         source = (
             f"read_csv({_sql_string(_exact_path(path))}, header = true, all_varchar = true, delim = ',', "
-            "quote = '\"', escape = '\"', encoding = 'utf-8', store_rejects = true, "
+            f"quote = '\"', escape = '\"', encoding = 'utf-8', {columns}store_rejects = true, "
             "rejects_table = '_rejects', rejects_scan = '_rejects_scan')"
         )
         row_number = "row_number() over ()"
     elif file_format == "parquet":
-        own_row_number = "file_row_number" in {n.lower() for n in _source_header(path, file_format) or ()}
+        own_row_number = "file_row_number" in {name.lower() for name in source_header or ()}
         if own_row_number:  # the file has a column of that name: the option would clash with it
             source = f"read_parquet({_sql_string(_exact_path(path))})"
             row_number = "row_number() over ()"
@@ -342,7 +395,8 @@ def _stage_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> l
         raise FileContractError(f"cannot be read as {file_format.upper()}: {_first_line(error)}") from None
     if file_format == "parquet" and not own_row_number:
         header = [name for name in header if name != "file_row_number"]
-    _reject_ambiguous_header(_source_header(path, file_format) or header)
+    if not source_header:
+        _reject_ambiguous_header(header)
 
     by_normalized = {name.strip().lower(): name for name in header}
     missing = [c for c in entity.required_columns if c not in by_normalized]
@@ -376,7 +430,7 @@ def _stage_file(con: duckdb.DuckDBPyConnection, entity: Entity, path: Path) -> l
         raise FileContractError(f"cannot be read as {file_format.upper()}: {_first_line(error)}") from None
 
     if file_format == "csv":
-        _number_csv_lines(con)
+        _number_csv_lines(con, path)
     return extra
 
 
@@ -410,33 +464,97 @@ def _reject_ambiguous_header(header: list[str]) -> None:
         )
 
 
-def _number_csv_lines(con: duckdb.DuckDBPyConnection) -> None:
+def _number_csv_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Turn record numbers into physical line numbers (header = line 1), skipping rejected lines.
 
-    Assumes one record per line, which holds for files without quoted line breaks.
+    DuckDB numbers a rejected line by records; its physical line is found from its byte position,
+    and the lines its text spans (an unterminated quote runs on over the following lines) are
+    skipped. Assumes one line per good record, which holds for files without quoted line breaks.
     """
-    rejected = con.execute("select count(distinct line) from _rejects").fetchone()[0]
-    if rejected == 0:
+    rejects = con.execute(
+        "select line, min(line_byte_position), any_value(csv_line) from _rejects group by line order by 2"
+    ).fetchall()
+    if not rejects:
         con.execute("update _incoming set _source_row = _source_row + 1")
         return
+    starts, total_lines = _lines_at(path, [position for _, position, _ in rejects])
+    ends = [
+        start + (text or "").rstrip("\r\n").count("\n")
+        for (_, _, text), start in zip(rejects, starts, strict=True)
+    ]
+    covered = {line for start, end in zip(starts, ends, strict=True) for line in range(start, end + 1)}
+    if total_lines > 1 + con.execute("select count(*) from _incoming").fetchone()[0] + len(covered):
+        # A quote that never closes takes the rest of the file into its record, beyond the text
+        # DuckDB keeps of it: the last rejected record runs to the last line.
+        covered.update(range(ends[-1] + 1, total_lines + 1))
+        ends[-1] = total_lines
+    spans = [
+        [
+            f" (one record over lines {start} to {end}: a quote opened on line {start} is not closed where it should be)",
+            line,
+        ]
+        for (line, _, _), start, end in zip(rejects, starts, ends, strict=True)
+        if end > start
+    ]
+    if spans:
+        con.executemany("update _rejects set error_message = error_message || ? where line = ?", spans)
+    con.execute("create or replace temp table _reject_lines (line bigint, physical_line bigint)")
+    con.executemany(
+        "insert into _reject_lines values (?, ?)", [[r[0], s] for r, s in zip(rejects, starts, strict=True)]
+    )
+    con.execute(
+        "update _rejects set line = p.physical_line from _reject_lines as p where _rejects.line = p.line"
+    )
+    con.execute("create or replace temp table _covered_lines (line bigint)")
+    con.executemany("insert into _covered_lines values (?)", [[line] for line in sorted(covered)])
     con.execute(
         """
         create or replace temp table _line_map as
         with good_lines as (
             select line from range(2, 2 + (select count(*) from _incoming) + ?) as t(line)
-            where line not in (select line from _rejects)
+            where line not in (select line from _covered_lines)
         )
         select row_number() over (order by line) as record_no, line from good_lines
         """,
-        [rejected],
+        [len(covered)],
     )
     con.execute(
         "update _incoming set _source_row = m.line from _line_map as m where _incoming._source_row = m.record_no"
     )
 
 
+def _lines_at(path: Path, positions: list[int]) -> tuple[list[int], int]:
+    """The 1-based line of each 1-based byte position (ascending) of the (decompressed) file, and
+    the file's number of lines."""
+    lines: list[int] = []
+    newlines, offset, last = 0, 0, b"\n"
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        pending = iter(positions)
+        target = next(pending, None)
+        while True:
+            chunk = handle.read(1 << 20)
+            while target is not None and (not chunk or target - 1 <= offset + len(chunk)):
+                lines.append(newlines + chunk[: max(target - 1 - offset, 0)].count(b"\n") + 1)
+                target = next(pending, None)
+            if not chunk:
+                break
+            newlines += chunk.count(b"\n")
+            offset += len(chunk)
+            last = chunk[-1:]
+    return lines, newlines + (0 if last == b"\n" else 1)
+
+
 def _drop_staging(con: duckdb.DuckDBPyConnection) -> None:
-    for table in ("_incoming", "_checked", "_line_map", "_rejects", "_rejects_scan"):
+    for table in (
+        "_incoming",
+        "_checked",
+        "_line_map",
+        "_rejects",
+        "_rejects_scan",
+        "_reject_lines",
+        "_covered_lines",
+    ):
         con.execute(f"drop table if exists {table}")
 
 

@@ -42,3 +42,13 @@ def test_a_broken_contract_is_reported_with_the_file(tmp_path: Path) -> None:
     broken.write_text(CONTRACT_FILE.read_text().replace("type: integer", "type: int", 1))
     with pytest.raises(ValueError, match=r"contract.yaml: sales_lines.line_no: unknown type 'int'"):
         load_contract(broken)
+
+
+def test_dbt_falls_back_to_the_default_date_window_of_the_settings() -> None:
+    """dbt run by hand (no KPI_DATE_* variables) bounds the calendar by the default settings' window."""
+    from dagster_project.settings import default_date_window
+
+    macro = (PROJECT_ROOT / "dbt_project" / "macros" / "date_window.sql").read_text(encoding="utf-8")
+    window = default_date_window()
+    assert f"env_var('KPI_DATE_FROM', '') or '{window.earliest.isoformat()}'" in macro
+    assert f"env_var('KPI_DATE_FUTURE_DAYS', '') or '{window.future_days}'" in macro

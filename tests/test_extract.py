@@ -615,3 +615,106 @@ def test_a_parquet_column_named_file_row_number_is_an_ordinary_extra_column(
         '{"file_row_number":"7"}',
     )
     assert quarantine(con, "sales_lines") == [(2, "quantity must be greater than 0: 0")]
+
+
+def test_a_unit_in_a_folder_sorted_before_its_parents_file_loads(
+    landing: Path, con, contract: Contract
+) -> None:
+    """east/stores.csv (S3 under R2) sorts before regions.csv (R2 under HQ): the parents' file loads
+    first, so S3 is not quarantined for good as an unknown parent."""
+    unit = {"name": "n", "name_zh": "", "unit_type": "store"}
+    write_csv(
+        landing / "org_units" / "east" / "stores.csv", [unit | {"org_unit_id": "S3", "parent_id": "R2"}]
+    )
+    write_csv(
+        landing / "org_units" / "regions.csv",
+        [unit | {"org_unit_id": "R2", "parent_id": "HQ", "unit_type": "region"}],
+    )
+    result = load_entity(con, contract, "org_units", landing)
+    assert [(b.file_name, b.rows_loaded, b.rows_quarantined) for b in result.batches] == [
+        ("org_units/org_units.csv", 4, 0),
+        ("org_units/regions.csv", 1, 0),
+        ("org_units/east/stores.csv", 1, 0),
+    ]
+    assert con.execute("select count(*) from quarantine.org_units").fetchone() == (0,)
+
+
+def _csv_lines(rows: list[dict[str, str]]) -> list[str]:
+    header = ",".join(rows[0])
+    return [header, *(",".join(row.values()) for row in rows)]
+
+
+def test_an_unterminated_quote_quarantines_its_line_not_the_file(landing: Path, con, load: Loader) -> None:
+    """Line 3 opens a quote that the next quote (on line 5) closes, followed by text: lines 3-5 are
+    one broken record, quarantined as line 3 with their text; the lines before and after load,
+    with their own line numbers."""
+    lines = _csv_lines([sales_line(order_id=f"O{n}") for n in range(1, 6)])
+    lines[2] = lines[2].replace("C1", '"C1')  # line 3: an unterminated quote …
+    lines[4] = lines[4].replace("C1", '"C1')  # … closed on line 5, and text after the closing quote
+    path = landing / "sales_lines" / "s.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+    result = load("sales_lines")
+    (batch,) = result.batches
+    assert batch.status == "loaded", batch.error
+    assert con.execute("select order_id, _source_row from raw.sales_lines order by 2").fetchall() == [
+        ("O1", 2),
+        ("O5", 6),
+    ]
+    quarantined = con.execute(
+        "select _source_row, _reason, _raw_record from quarantine.sales_lines order by 1"
+    ).fetchall()
+    assert [row[0] for row in quarantined] == [3]
+    assert quarantined[0][1].startswith("malformed CSV line:") and "quote" in quarantined[0][1]
+    assert quarantined[0][2].startswith("\n".join(lines[2:4]))
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 2, 1)
+
+
+def test_a_quote_never_closed_names_the_lines_it_swallows(landing: Path, con, load: Loader) -> None:
+    lines = _csv_lines([sales_line(order_id=f"O{n}") for n in range(1, 7)])
+    lines[2] = lines[2].replace("C1", '"C1')  # line 3 of 7: the quote never closes
+    path = landing / "sales_lines" / "s.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+    load("sales_lines")
+    assert con.execute("select order_id, _source_row from raw.sales_lines").fetchall() == [("O1", 2)]
+    ((row, reason),) = con.execute("select _source_row, _reason from quarantine.sales_lines").fetchall()
+    assert row == 3 and "one record over lines 3 to 7: a quote opened on line 3" in reason
+
+
+def test_an_unterminated_quote_on_the_last_line_and_a_very_long_field(
+    landing: Path, con, load: Loader
+) -> None:
+    lines = _csv_lines([sales_line(order_id=f"O{n}") for n in range(1, 5)])
+    lines[2] = lines[2].replace("store", "x" * 3_000_000)  # line 3: over DuckDB's 2 MB line limit
+    lines[4] = lines[4].replace("C1", '"C1')  # line 5, the last: a quote that never closes
+    path = landing / "sales_lines" / "s.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+    result = load("sales_lines")
+    (batch,) = result.batches
+    assert batch.status == "loaded", batch.error
+    assert con.execute("select order_id, _source_row from raw.sales_lines order by 2").fetchall() == [
+        ("O1", 2),
+        ("O3", 4),
+    ]
+    reasons = con.execute("select _source_row, _reason from quarantine.sales_lines order by 1").fetchall()
+    assert [row[0] for row in reasons] == [3, 5]
+    assert "line size" in reasons[0][1].lower() and "quote" in reasons[1][1]
+
+
+def test_crlf_and_bom_files_load_with_the_header_named_by_the_loader(
+    landing: Path, con, load: Loader
+) -> None:
+    """The loader names the CSV columns from the header itself (no sniffing): Windows line ends and
+    a UTF-8 byte order mark still give clean values and line numbers."""
+    lines = _csv_lines([sales_line(order_id="O1"), sales_line(order_id="O2", quantity="0")])
+    path = landing / "sales_lines" / "s.csv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(lines) + "\r\n").encode())
+    result = load("sales_lines")
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    assert con.execute("select order_id, channel, _source_row from raw.sales_lines").fetchall() == [
+        ("O1", "store", 2)
+    ]
+    assert quarantine(con, "sales_lines") == [(3, "quantity must be greater than 0: 0")]

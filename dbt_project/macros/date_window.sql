@@ -5,7 +5,10 @@
   environment variables KPI_DATE_FROM (YYYY-MM-DD, the first plausible date) and
   KPI_DATE_FUTURE_DAYS (days after the current date); dagster_project/contract/window.py.
   Read at execution only, as the month window (macros/partition_window.sql), so partial parsing
-  stays valid. Without them the build fails: an unbounded calendar is what the window prevents.
+  stays valid. Without them (dbt run by hand, `dbt docs generate`) the window of the default
+  settings applies: still bounded. The defaults below = default_date_window() in
+  dagster_project/settings.py (KPI_FIRST_MONTH 2024-01 minus 12 months; 7 days); a test keeps
+  them in step.
 -#}
 
 {#- {'from': SQL date expression, 'to': SQL date expression} -#}
@@ -13,11 +16,8 @@
     {%- if not execute -%}
         {{ return({'from': "cast('2000-01-01' as date)", 'to': "cast('2000-12-31' as date)"}) }}
     {%- endif -%}
-    {%- set first = env_var('KPI_DATE_FROM', '') -%}
-    {%- set days = env_var('KPI_DATE_FUTURE_DAYS', '') -%}
-    {%- if not first or not days -%}
-        {{ exceptions.raise_compiler_error("KPI_DATE_FROM and KPI_DATE_FUTURE_DAYS are not set: run dbt through `kpi` (or set them: the first plausible date, YYYY-MM-DD, and the days after today; docs/data_contract.md)") }}
-    {%- endif -%}
+    {%- set first = env_var('KPI_DATE_FROM', '') or '2023-01-01' -%}
+    {%- set days = env_var('KPI_DATE_FUTURE_DAYS', '') or '7' -%}
     {%- set first = modules.datetime.datetime.strptime(first | string, '%Y-%m-%d').date() -%}
     {%- if not (days | string).isdigit() -%}
         {{ exceptions.raise_compiler_error("KPI_DATE_FUTURE_DAYS=" ~ days ~ " is not a whole number of days") }}
