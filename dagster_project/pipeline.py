@@ -206,7 +206,7 @@ def run_pipeline(
             tags[REASON_TAG] = f"kpi run --from {month_key(window.first)} --to {month_key(window.last)}"
         step_config = {"config": {"as_of": as_of.isoformat()}} if as_of else None
         run_id = make_new_run_id()
-        tags.update(owner_tags())  # who runs it: a later run can tell when this process died
+        tags.update(owner_tags(run_id))  # who runs it: a later run can tell when this process died
         prune_run_history(instance, settings.run_history_days)
         try:
             with _interrupts_raised():

@@ -5,7 +5,8 @@ killed with kill -9 (or stopped by a full disk, an OOM kill, a power cut) never 
 Dagster keeps the claim in its run history and every later run waits for it for ever. Dagster does
 not know whether a run's process is alive, so `kpi run` records it: every run it starts carries
 the tags `kpi/owner_pid`, `kpi/owner_started` (the process's start time, so a re-used PID is not
-mistaken for the owner) and `kpi/owner_host`. Runs started by `dagster dev` (UI, schedules,
+mistaken for the owner), `kpi/owner_host` and `kpi/owner_run` (its own id: a re-execution that
+copied them from its parent is not judged by them). Runs started by `dagster dev` (UI, schedules,
 sensors) are judged by the PID of Dagster's engine events ("Executing steps in process (pid: …)").
 
 Before a run starts, `recover_dead_runs` looks at every run that holds or waits for a pool slot,
@@ -34,6 +35,9 @@ from dagster._core.execution.plan.instance_concurrency_context import InstanceCo
 OWNER_PID_TAG = "kpi/owner_pid"
 OWNER_STARTED_TAG = "kpi/owner_started"
 OWNER_HOST_TAG = "kpi/owner_host"
+# The run the owner tags were written for: a re-execution from the UI copies its parent's tags,
+# and must not be judged by the parent's (dead) process.
+OWNER_RUN_TAG = "kpi/owner_run"
 
 _IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
@@ -49,9 +53,10 @@ class RecoveredRun:
     marked_failed: bool
 
 
-def owner_tags() -> dict[str, str]:
-    """The tags that name this process as a run's owner."""
+def owner_tags(run_id: str) -> dict[str, str]:
+    """The tags that name this process as the owner of run `run_id`."""
     return {
+        OWNER_RUN_TAG: run_id,
         OWNER_PID_TAG: str(os.getpid()),
         OWNER_STARTED_TAG: f"{psutil.Process().create_time():.2f}",
         OWNER_HOST_TAG: socket.gethostname(),
@@ -74,7 +79,7 @@ def process_alive(pid: int, started: float | None = None) -> bool:
 def _owner_alive(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool | None:
     """True/False: the run's owner process is alive/gone; None: it cannot be told from here."""
     tags = run.tags
-    if OWNER_PID_TAG in tags:
+    if OWNER_PID_TAG in tags and tags.get(OWNER_RUN_TAG) == run.run_id:
         if tags.get(OWNER_HOST_TAG, socket.gethostname()) != socket.gethostname():
             return None  # a process on another machine sharing the Dagster home
         try:

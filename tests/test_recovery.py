@@ -45,9 +45,9 @@ def _instance(tmp_path: Path) -> dg.DagsterInstance:
     return prepare_dagster_home(settings)
 
 
-def _plant_claim(instance: dg.DagsterInstance, tags: dict[str, str]) -> str:
+def _plant_claim(instance: dg.DagsterInstance, tags: dict[str, str], run_id: str | None = None) -> str:
     """A run marked STARTED that holds the warehouse pool's one slot, as kill -9 leaves it."""
-    run_id = make_new_run_id()
+    run_id = run_id or tags.get("kpi/owner_run") or make_new_run_id()
     instance.add_run(
         dg.DagsterRun(job_name="kpi_pipeline", run_id=run_id, tags=tags, status=dg.DagsterRunStatus.STARTED)
     )
@@ -67,7 +67,7 @@ def _wait_until(condition: Callable[[], object], seconds: float, what: str) -> N
 
 def test_a_dead_runs_slot_is_freed_and_the_run_marked_failed(tmp_path: Path) -> None:
     instance = _instance(tmp_path)
-    tags = {**owner_tags(), "kpi/owner_pid": str(_dead_pid())}
+    tags = {**owner_tags(make_new_run_id()), "kpi/owner_pid": str(_dead_pid())}
     stale = _plant_claim(instance, tags)
     storage = instance.event_log_storage
     # Before: the slot is taken, so a new run's claim is refused (and Dagster would wait forever).
@@ -88,14 +88,23 @@ def test_a_dead_runs_slot_is_freed_and_the_run_marked_failed(tmp_path: Path) -> 
 def test_a_reused_pid_does_not_make_a_dead_run_look_alive(tmp_path: Path) -> None:
     instance = _instance(tmp_path)
     # This process is alive, but it started at another time than the planted run's owner.
-    tags = {**owner_tags(), "kpi/owner_started": "1000.00"}
+    tags = {**owner_tags(make_new_run_id()), "kpi/owner_started": "1000.00"}
     stale = _plant_claim(instance, tags)
     assert [r.run_id for r in recover_dead_runs(instance)] == [stale]
 
 
+def test_a_re_execution_is_not_judged_by_its_parents_owner_tags(tmp_path: Path) -> None:
+    """The UI copies a run's tags to its re-execution: the dead parent's PID must not fail it."""
+    instance = _instance(tmp_path)
+    parent_tags = {**owner_tags(make_new_run_id()), "kpi/owner_pid": str(_dead_pid())}
+    child = _plant_claim(instance, parent_tags, run_id=make_new_run_id())
+    assert recover_dead_runs(instance) == []
+    assert instance.get_run_by_id(child).status == dg.DagsterRunStatus.STARTED
+
+
 def test_a_live_holder_is_waited_for_named_and_bounded(tmp_path: Path) -> None:
     instance = _instance(tmp_path)
-    holder = _plant_claim(instance, owner_tags())  # this very process: alive
+    holder = _plant_claim(instance, owner_tags(make_new_run_id()))  # this very process: alive
     told: list[str] = []
     started = time.monotonic()
     with pytest.raises(PoolBusyError, match=holder):
@@ -180,7 +189,7 @@ def test_kpi_run_answers_sigterm_while_it_waits_for_the_pool(tmp_path: Path, lan
     data = tmp_path / "data"
     settings = dataclasses.replace(Settings.from_env(), dagster_home=data / "dagster_home")
     instance = prepare_dagster_home(settings)
-    holder = _plant_claim(instance, owner_tags())  # this test's process: alive
+    holder = _plant_claim(instance, owner_tags(make_new_run_id()))  # this test's process: alive
     process = subprocess.Popen(
         [KPI, "run", "--extract-only"],
         env=_kpi_env(landing, data),
