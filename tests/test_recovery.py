@@ -264,7 +264,7 @@ def test_after_sigterm_and_kill_9_mid_dbt_the_next_run_completes_and_verifies(tm
     _wait_until(lambda: not dbt.is_running() or dbt.status() == psutil.STATUS_ZOMBIE, 5, "dbt died with kpi")
 
     # 3. The next run frees the slot, marks the killed run failed, completes; the store verifies.
-    done = subprocess.run([KPI, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([KPI, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: a period held back by the gate
     assert "Recovered Dagster run" in done.stdout + done.stderr
     assert "The run failed" not in done.stdout + done.stderr
