@@ -364,7 +364,7 @@ def _stop_run(instance: dg.DagsterInstance, run_id: str, thread: threading.Threa
     Python code, then make sure the run is marked ended and its pool slots are free. Returns
     whether the thread ended within STOP_TIMEOUT_SECONDS."""
     deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    kill_children(grace_seconds=3.0)
+    kill_children(grace_seconds=2.0)
     while thread.is_alive() and time.monotonic() < deadline:
         # Raised in the run's thread at its next Python instruction; Dagster turns it into a
         # failed step and run. Repeated: code in a `finally` may have swallowed the first.

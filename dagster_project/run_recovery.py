@@ -26,6 +26,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import psutil
@@ -38,6 +39,9 @@ OWNER_HOST_TAG = "kpi/owner_host"
 # The run the owner tags were written for: a re-execution from the UI copies its parent's tags,
 # and must not be judged by the parent's (dead) process.
 OWNER_RUN_TAG = "kpi/owner_run"
+
+# The names dbt runs under (defs/transform.py: kpi-dbt, which becomes dbt).
+DBT_EXECUTABLES = ("kpi-dbt", "dbt")
 
 _IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
@@ -194,9 +198,14 @@ def install_claim_wait_fix() -> None:
 
 
 def kill_children(grace_seconds: float) -> None:
-    """End this process's child processes (dbt, and whatever it started): SIGTERM, then SIGKILL
-    for those still there after `grace_seconds`."""
-    children = psutil.Process().children(recursive=True)
+    """End the dbt processes this process started (and whatever they started): SIGTERM, then
+    SIGKILL for those still there after `grace_seconds`. Other children (Python's multiprocessing
+    resource tracker, say) are left to end with this process."""
+    children = []
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if any(Path(part).name in DBT_EXECUTABLES for part in child.cmdline()[:2]):
+                children += [child, *child.children(recursive=True)]
     for child in children:
         with contextlib.suppress(psutil.NoSuchProcess):
             child.kill() if grace_seconds <= 0 else child.terminate()

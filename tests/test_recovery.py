@@ -179,6 +179,27 @@ def test_the_dbt_wrapper_exits_when_its_parent_died_before_it_could_ask_to_die_w
     assert done.returncode == 128 + signal.SIGKILL
 
 
+def test_stopping_a_run_kills_its_dbt_child_only(tmp_path: Path) -> None:
+    from dagster_project.run_recovery import kill_children
+
+    (tmp_path / "dbt").write_text("#!/bin/sh\nsleep 60\n")  # a process named dbt, with a child
+    (tmp_path / "dbt").chmod(0o755)
+    dbt = subprocess.Popen([str(tmp_path / "dbt")])
+    _wait_until(lambda: psutil.Process(dbt.pid).children(), 5, "dbt started its child")
+    (grandchild,) = psutil.Process(dbt.pid).children()
+    other = subprocess.Popen(["sleep", "60"])  # e.g. multiprocessing's resource tracker
+    try:
+        kill_children(grace_seconds=1.0)
+        dbt.wait(timeout=5)  # ended
+        _wait_until(
+            lambda: not grandchild.is_running() or grandchild.status() == psutil.STATUS_ZOMBIE, 5, "gone"
+        )
+        assert other.poll() is None
+    finally:
+        dbt.kill()
+        other.kill()
+
+
 def _kpi_env(landing: Path, data: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     return env | {"KPI_LANDING_DIR": str(landing), "KPI_DATA_DIR": str(data), **extra}
