@@ -80,6 +80,17 @@ def process_alive(pid: int, started: float | None = None) -> bool:
         return True
 
 
+def _owner_pids(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[int]:
+    """The PIDs of the processes that ran `run`, from Dagster's engine events."""
+    pids = set()
+    for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        data = entry.dagster_event.engine_event_data if entry.dagster_event else None
+        pid = data.metadata.get("pid") if data and data.metadata else None
+        if pid is not None and str(pid.value).isdigit():  # Dagster records it as text
+            pids.add(int(pid.value))
+    return sorted(pids)
+
+
 def _owner_alive(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool | None:
     """True/False: the run's owner process is alive/gone; None: it cannot be told from here."""
     tags = run.tags
@@ -92,12 +103,7 @@ def _owner_alive(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool | Non
         except ValueError:
             return None
         return process_alive(pid, started)
-    pids = set()
-    for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT):
-        data = entry.dagster_event.engine_event_data if entry.dagster_event else None
-        pid = data.metadata.get("pid") if data and data.metadata else None
-        if pid is not None and str(pid.value).isdigit():  # Dagster records it as text
-            pids.add(int(pid.value))
+    pids = _owner_pids(instance, run)
     if not pids:
         return None
     return any(process_alive(pid) for pid in pids)
@@ -127,7 +133,12 @@ def recover_dead_runs(instance: dg.DagsterInstance) -> list[RecoveredRun]:
             continue
         if _owner_alive(instance, run) is not False:
             continue
-        pid = run.tags.get(OWNER_PID_TAG, "?")
+        own_tags = run.tags.get(OWNER_RUN_TAG) == run_id
+        pid = (
+            (own_tags and run.tags.get(OWNER_PID_TAG))
+            or ", ".join(map(str, _owner_pids(instance, run)))
+            or "?"
+        )
         message = (
             f"The process that ran this run (pid {pid}) died without finishing it (killed, out of memory "
             "or a full disk?). A later run found it and marked it failed"

@@ -93,6 +93,21 @@ def test_a_reused_pid_does_not_make_a_dead_run_look_alive(tmp_path: Path) -> Non
     assert [r.run_id for r in recover_dead_runs(instance)] == [stale]
 
 
+def test_a_run_started_elsewhere_is_judged_by_the_pid_of_its_engine_events(tmp_path: Path) -> None:
+    """Runs from the UI (or an older `kpi run`) have no owner tags: the PID Dagster logged counts."""
+    from dagster._core.events import EngineEventData
+
+    instance = _instance(tmp_path)
+    stale = _plant_claim(instance, {})
+    dead = _dead_pid()
+    instance.report_engine_event(
+        "Executing steps in process", instance.get_run_by_id(stale), EngineEventData.in_process(dead)
+    )
+    (recovered,) = recover_dead_runs(instance)
+    assert recovered.run_id == stale and f"pid {dead}" in recovered.reason
+    assert instance.get_run_by_id(stale).status == dg.DagsterRunStatus.FAILURE
+
+
 def test_a_re_execution_is_not_judged_by_its_parents_owner_tags(tmp_path: Path) -> None:
     """The UI copies a run's tags to its re-execution: the dead parent's PID must not fail it."""
     instance = _instance(tmp_path)
