@@ -209,7 +209,7 @@ def run_pipeline(
             tags[REASON_TAG] = f"kpi run --from {month_key(window.first)} --to {month_key(window.last)}"
         step_config = {"config": {"as_of": as_of.isoformat()}} if as_of else None
         run_id = make_new_run_id()
-        tags.update(owner_tags())  # who runs it: a later run can tell when this process died
+        tags.update(owner_tags(run_id))  # who runs it: a later run can tell when this process died
         prune_run_history(instance, settings.run_history_days)
         try:
             with _interrupts_raised():
@@ -372,7 +372,7 @@ def _stop_run(instance: dg.DagsterInstance, run_id: str, thread: threading.Threa
     Python code, then make sure the run is marked ended and its pool slots are free. Returns
     whether the thread ended within STOP_TIMEOUT_SECONDS."""
     deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    kill_children(grace_seconds=3.0)
+    kill_children(grace_seconds=2.0)
     while thread.is_alive() and time.monotonic() < deadline:
         # Raised in the run's thread at its next Python instruction; Dagster turns it into a
         # failed step and run. Repeated: code in a `finally` may have swallowed the first.

@@ -5,7 +5,8 @@ killed with kill -9 (or stopped by a full disk, an OOM kill, a power cut) never 
 Dagster keeps the claim in its run history and every later run waits for it for ever. Dagster does
 not know whether a run's process is alive, so `kpi run` records it: every run it starts carries
 the tags `kpi/owner_pid`, `kpi/owner_started` (the process's start time, so a re-used PID is not
-mistaken for the owner) and `kpi/owner_host`. Runs started by `dagster dev` (UI, schedules,
+mistaken for the owner), `kpi/owner_host` and `kpi/owner_run` (its own id: a re-execution that
+copied them from its parent is not judged by them). Runs started by `dagster dev` (UI, schedules,
 sensors) are judged by the PID of Dagster's engine events ("Executing steps in process (pid: …)").
 
 Before a run starts, `recover_dead_runs` looks at every run that holds or waits for a pool slot,
@@ -25,6 +26,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import psutil
@@ -34,6 +36,12 @@ from dagster._core.execution.plan.instance_concurrency_context import InstanceCo
 OWNER_PID_TAG = "kpi/owner_pid"
 OWNER_STARTED_TAG = "kpi/owner_started"
 OWNER_HOST_TAG = "kpi/owner_host"
+# The run the owner tags were written for: a re-execution from the UI copies its parent's tags,
+# and must not be judged by the parent's (dead) process.
+OWNER_RUN_TAG = "kpi/owner_run"
+
+# The names dbt runs under (defs/transform.py: kpi-dbt, which becomes dbt).
+DBT_EXECUTABLES = ("kpi-dbt", "dbt")
 
 _IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
@@ -49,9 +57,10 @@ class RecoveredRun:
     marked_failed: bool
 
 
-def owner_tags() -> dict[str, str]:
-    """The tags that name this process as a run's owner."""
+def owner_tags(run_id: str) -> dict[str, str]:
+    """The tags that name this process as the owner of run `run_id`."""
     return {
+        OWNER_RUN_TAG: run_id,
         OWNER_PID_TAG: str(os.getpid()),
         OWNER_STARTED_TAG: f"{psutil.Process().create_time():.2f}",
         OWNER_HOST_TAG: socket.gethostname(),
@@ -71,10 +80,21 @@ def process_alive(pid: int, started: float | None = None) -> bool:
         return True
 
 
+def _owner_pids(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[int]:
+    """The PIDs of the processes that ran `run`, from Dagster's engine events."""
+    pids = set()
+    for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        data = entry.dagster_event.engine_event_data if entry.dagster_event else None
+        pid = data.metadata.get("pid") if data and data.metadata else None
+        if pid is not None and str(pid.value).isdigit():  # Dagster records it as text
+            pids.add(int(pid.value))
+    return sorted(pids)
+
+
 def _owner_alive(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool | None:
     """True/False: the run's owner process is alive/gone; None: it cannot be told from here."""
     tags = run.tags
-    if OWNER_PID_TAG in tags:
+    if OWNER_PID_TAG in tags and tags.get(OWNER_RUN_TAG) == run.run_id:
         if tags.get(OWNER_HOST_TAG, socket.gethostname()) != socket.gethostname():
             return None  # a process on another machine sharing the Dagster home
         try:
@@ -83,12 +103,7 @@ def _owner_alive(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool | Non
         except ValueError:
             return None
         return process_alive(pid, started)
-    pids = set()
-    for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT):
-        data = entry.dagster_event.engine_event_data if entry.dagster_event else None
-        pid = data.metadata.get("pid") if data and data.metadata else None
-        if pid is not None and str(pid.value).isdigit():  # Dagster records it as text
-            pids.add(int(pid.value))
+    pids = _owner_pids(instance, run)
     if not pids:
         return None
     return any(process_alive(pid) for pid in pids)
@@ -118,7 +133,12 @@ def recover_dead_runs(instance: dg.DagsterInstance) -> list[RecoveredRun]:
             continue
         if _owner_alive(instance, run) is not False:
             continue
-        pid = run.tags.get(OWNER_PID_TAG, "?")
+        own_tags = run.tags.get(OWNER_RUN_TAG) == run_id
+        pid = (
+            (own_tags and run.tags.get(OWNER_PID_TAG))
+            or ", ".join(map(str, _owner_pids(instance, run)))
+            or "?"
+        )
         message = (
             f"The process that ran this run (pid {pid}) died without finishing it (killed, out of memory "
             "or a full disk?). A later run found it and marked it failed"
@@ -189,9 +209,14 @@ def install_claim_wait_fix() -> None:
 
 
 def kill_children(grace_seconds: float) -> None:
-    """End this process's child processes (dbt, and whatever it started): SIGTERM, then SIGKILL
-    for those still there after `grace_seconds`."""
-    children = psutil.Process().children(recursive=True)
+    """End the dbt processes this process started (and whatever they started): SIGTERM, then
+    SIGKILL for those still there after `grace_seconds`. Other children (Python's multiprocessing
+    resource tracker, say) are left to end with this process."""
+    children = []
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):
+            if any(Path(part).name in DBT_EXECUTABLES for part in child.cmdline()[:2]):
+                children += [child, *child.children(recursive=True)]
     for child in children:
         with contextlib.suppress(psutil.NoSuchProcess):
             child.kill() if grace_seconds <= 0 else child.terminate()

@@ -45,9 +45,9 @@ def _instance(tmp_path: Path) -> dg.DagsterInstance:
     return prepare_dagster_home(settings)
 
 
-def _plant_claim(instance: dg.DagsterInstance, tags: dict[str, str]) -> str:
+def _plant_claim(instance: dg.DagsterInstance, tags: dict[str, str], run_id: str | None = None) -> str:
     """A run marked STARTED that holds the warehouse pool's one slot, as kill -9 leaves it."""
-    run_id = make_new_run_id()
+    run_id = run_id or tags.get("kpi/owner_run") or make_new_run_id()
     instance.add_run(
         dg.DagsterRun(job_name="kpi_pipeline", run_id=run_id, tags=tags, status=dg.DagsterRunStatus.STARTED)
     )
@@ -67,7 +67,7 @@ def _wait_until(condition: Callable[[], object], seconds: float, what: str) -> N
 
 def test_a_dead_runs_slot_is_freed_and_the_run_marked_failed(tmp_path: Path) -> None:
     instance = _instance(tmp_path)
-    tags = {**owner_tags(), "kpi/owner_pid": str(_dead_pid())}
+    tags = {**owner_tags(make_new_run_id()), "kpi/owner_pid": str(_dead_pid())}
     stale = _plant_claim(instance, tags)
     storage = instance.event_log_storage
     # Before: the slot is taken, so a new run's claim is refused (and Dagster would wait forever).
@@ -88,14 +88,38 @@ def test_a_dead_runs_slot_is_freed_and_the_run_marked_failed(tmp_path: Path) -> 
 def test_a_reused_pid_does_not_make_a_dead_run_look_alive(tmp_path: Path) -> None:
     instance = _instance(tmp_path)
     # This process is alive, but it started at another time than the planted run's owner.
-    tags = {**owner_tags(), "kpi/owner_started": "1000.00"}
+    tags = {**owner_tags(make_new_run_id()), "kpi/owner_started": "1000.00"}
     stale = _plant_claim(instance, tags)
     assert [r.run_id for r in recover_dead_runs(instance)] == [stale]
 
 
+def test_a_run_started_elsewhere_is_judged_by_the_pid_of_its_engine_events(tmp_path: Path) -> None:
+    """Runs from the UI (or an older `kpi run`) have no owner tags: the PID Dagster logged counts."""
+    from dagster._core.events import EngineEventData
+
+    instance = _instance(tmp_path)
+    stale = _plant_claim(instance, {})
+    dead = _dead_pid()
+    instance.report_engine_event(
+        "Executing steps in process", instance.get_run_by_id(stale), EngineEventData.in_process(dead)
+    )
+    (recovered,) = recover_dead_runs(instance)
+    assert recovered.run_id == stale and f"pid {dead}" in recovered.reason
+    assert instance.get_run_by_id(stale).status == dg.DagsterRunStatus.FAILURE
+
+
+def test_a_re_execution_is_not_judged_by_its_parents_owner_tags(tmp_path: Path) -> None:
+    """The UI copies a run's tags to its re-execution: the dead parent's PID must not fail it."""
+    instance = _instance(tmp_path)
+    parent_tags = {**owner_tags(make_new_run_id()), "kpi/owner_pid": str(_dead_pid())}
+    child = _plant_claim(instance, parent_tags, run_id=make_new_run_id())
+    assert recover_dead_runs(instance) == []
+    assert instance.get_run_by_id(child).status == dg.DagsterRunStatus.STARTED
+
+
 def test_a_live_holder_is_waited_for_named_and_bounded(tmp_path: Path) -> None:
     instance = _instance(tmp_path)
-    holder = _plant_claim(instance, owner_tags())  # this very process: alive
+    holder = _plant_claim(instance, owner_tags(make_new_run_id()))  # this very process: alive
     told: list[str] = []
     started = time.monotonic()
     with pytest.raises(PoolBusyError, match=holder):
@@ -170,6 +194,27 @@ def test_the_dbt_wrapper_exits_when_its_parent_died_before_it_could_ask_to_die_w
     assert done.returncode == 128 + signal.SIGKILL
 
 
+def test_stopping_a_run_kills_its_dbt_child_only(tmp_path: Path) -> None:
+    from dagster_project.run_recovery import kill_children
+
+    (tmp_path / "dbt").write_text("#!/bin/sh\nsleep 60\n")  # a process named dbt, with a child
+    (tmp_path / "dbt").chmod(0o755)
+    dbt = subprocess.Popen([str(tmp_path / "dbt")])
+    _wait_until(lambda: psutil.Process(dbt.pid).children(), 5, "dbt started its child")
+    (grandchild,) = psutil.Process(dbt.pid).children()
+    other = subprocess.Popen(["sleep", "60"])  # e.g. multiprocessing's resource tracker
+    try:
+        kill_children(grace_seconds=1.0)
+        dbt.wait(timeout=5)  # ended
+        _wait_until(
+            lambda: not grandchild.is_running() or grandchild.status() == psutil.STATUS_ZOMBIE, 5, "gone"
+        )
+        assert other.poll() is None
+    finally:
+        dbt.kill()
+        other.kill()
+
+
 def _kpi_env(landing: Path, data: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     return env | {"KPI_LANDING_DIR": str(landing), "KPI_DATA_DIR": str(data), **extra}
@@ -180,7 +225,7 @@ def test_kpi_run_answers_sigterm_while_it_waits_for_the_pool(tmp_path: Path, lan
     data = tmp_path / "data"
     settings = dataclasses.replace(Settings.from_env(), dagster_home=data / "dagster_home")
     instance = prepare_dagster_home(settings)
-    holder = _plant_claim(instance, owner_tags())  # this test's process: alive
+    holder = _plant_claim(instance, owner_tags(make_new_run_id()))  # this test's process: alive
     process = subprocess.Popen(
         [KPI, "run", "--extract-only"],
         env=_kpi_env(landing, data),
@@ -255,7 +300,7 @@ def test_after_sigterm_and_kill_9_mid_dbt_the_next_run_completes_and_verifies(tm
     _wait_until(lambda: not dbt.is_running() or dbt.status() == psutil.STATUS_ZOMBIE, 5, "dbt died with kpi")
 
     # 3. The next run frees the slot, marks the killed run failed, completes; the store verifies.
-    done = subprocess.run([KPI, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([KPI, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: a period held back by the gate
     assert "Recovered Dagster run" in done.stdout + done.stderr
     assert "The run failed" not in done.stdout + done.stderr
