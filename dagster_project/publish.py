@@ -996,11 +996,13 @@ def _inputs_changed(con: duckdb.DuckDBPyConnection) -> dict[PeriodKey, bool | No
 def comparison_sql(current: str, fallback: str | None = None) -> str:
     """SQL: per row of table `current`, the comparison columns it must show (COMPARISONS).
 
-    The compared period's actual in `current` (the current published versions) when that period is
-    published; otherwise (a period before the first published one) the value the row's version was
-    published with: the row's own, or that of its version in table `fallback` (the history) when
-    given. One row per (period_grain, period_start, org_unit_id, kpi_id); used by the publisher to
-    refresh the current rows and by `kpi audit verify` to check them.
+    A row's version was published with the comparison values of its time (the warehouse then held
+    the compared periods' figures of that publication). When a compared period has been published
+    since (restated, or first published after being blocked), the row shows that period's current
+    actual from `current`; otherwise the value its version was published with: the row's own, or
+    that of its version in table `fallback` (the history) when given. One row per (period_grain,
+    period_start, org_unit_id, kpi_id); the publisher refreshes the current rows with it and
+    `kpi audit verify` checks them against it.
     """
     selects, joins = [], []
     if fallback:
@@ -1018,11 +1020,10 @@ def comparison_sql(current: str, fallback: str | None = None) -> str:
             f"and {alias}.period_grain = c.period_grain "
             f"and {alias}.period_start = cast(c.period_start - to_months({back}) as date)"
         )
-        value = f"case when {alias}.period_start is null then {own}.{column} else {alias}.actual end"
-        selects.append(f"{value} as {column}")
+        newer = f"coalesce({alias}.published_at > c.published_at, false)"
+        selects.append(f"case when {newer} then {alias}.actual else {own}.{column} end as {column}")
         selects.append(
-            f"case when {alias}.period_start is null then {own}.{change} else c.actual - {alias}.actual end "
-            f"as {change}"
+            f"case when {newer} then c.actual - {alias}.actual else {own}.{change} end as {change}"
         )
     return (
         f"select c.period_grain, c.period_start, c.org_unit_id, c.kpi_id, {', '.join(selects)} "

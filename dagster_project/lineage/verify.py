@@ -291,7 +291,7 @@ def _verify_current(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> Non
     """The tables BI reads hold, for each period, exactly the rows of its latest version; their
     comparison columns show the current versions of the compared periods (`comparison_sql`)."""
     for history, current, _, all_columns, key in ROW_TABLES:
-        columns = [c for c in all_columns if c[0] not in COMPARISON_COLUMNS]
+        columns = [c for c in all_columns if c[0] not in COMPARISON_COLUMNS] + [("published_at", "timestamp")]
         for grain, start, version, row_key, problem in con.execute(
             f"""
             with latest as (
