@@ -106,6 +106,8 @@ COMPARISONS: tuple[tuple[str, str, int | None], ...] = (
     ("prior_year_actual", "change_vs_prior_year", 12),
 )
 COMPARISON_COLUMNS = tuple(name for pair in COMPARISONS for name in pair[:2])
+# SQL: the length in months of a period of grain `{grain}`.
+GRAIN_MONTHS_SQL = "(case {grain} when 'month' then 1 when 'quarter' then 3 else 12 end)"
 # What a period's version is: its own figures (the content hash covers these columns).
 SCORECARD_CONTENT_COLUMNS = tuple(c for c in SCORECARD_COLUMNS if c[0] not in COMPARISON_COLUMNS)
 
@@ -328,8 +330,6 @@ CHECK_APPLIES_SQL = (
     "or {check}.period_grain = {period}.period_grain)))"
 )
 GRAINS = ("month", "quarter", "year")
-# SQL: the length in months of a period of grain `{grain}`.
-GRAIN_MONTHS_SQL = "(case {grain} when 'month' then 1 when 'quarter' then 3 else 12 end)"
 
 
 class PublishError(Exception):
