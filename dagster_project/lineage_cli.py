@@ -1,11 +1,14 @@
-"""`kpi lineage` and `kpi audit verify`: the auditor's commands (docs/audit.md)."""
+"""`kpi lineage`, `kpi audit verify` and `kpi audit anchor`: the auditor's commands (docs/audit.md)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console, Group, RenderableType
@@ -14,7 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from dagster_project.lineage.value import LineageError, ValueKey, value_lineage
-from dagster_project.lineage.verify import verify_published
+from dagster_project.lineage.verify import VerifyReport, verify_published
+from dagster_project.outbound import redact, redact_url
 from dagster_project.publish import published_path
 from dagster_project.report_cli import ReportError, format_value, parse_period
 from dagster_project.terminal import json_for_terminal, printable, printable_tree
@@ -167,22 +171,131 @@ def render_lineage(result: dict[str, Any]) -> RenderableType:
     return Group(title, summary, Text(""), about, metric_yaml, dbt, inputs, checks, run, Text(""), history)
 
 
-@audit_app.command("verify")
-def audit_verify(data_dir: DataDirOption = None) -> None:
-    """Recompute the hash chain and the content hashes of the published store; name any edited row."""
-    path = published_path(_data_dir(data_dir))
+ANCHOR_POST_TIMEOUT_SECONDS = 5.0
+
+
+def _verified(path: Path) -> VerifyReport:
     try:
-        report = verify_published(path)
+        return verify_published(path)
     except FileNotFoundError as error:
         err_console.print(escape(str(error)))
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    checked = f"{report.publications} publication record(s), {report.rows} history row(s) in {path}"
+
+
+@audit_app.command("verify")
+def audit_verify(
+    data_dir: DataDirOption = None,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            help="A head hash recorded earlier (`kpi audit anchor`): fail unless the seal chain contains it.",
+        ),
+    ] = None,
+) -> None:
+    """Recompute the hash chain and the content hashes of the published store; name any edited row."""
+    path = published_path(_data_dir(data_dir))
+    report = _verified(path)
+    checked = (
+        f"{report.publications} publication record(s), {report.rows} history row(s), {report.seals} seal(s), "
+        f"{report.parquet_files} Parquet cop(ies) in {path}"
+    )
     if report.unchained:
         checked += f" ({report.unchained} older record(s) predate the hash chain and are not covered)"
-    if report.ok:
-        console.print(f"[green]OK[/green]: {checked}; chain head {report.head_hash}")
+    if not report.sealed:
+        checked += " (not sealed: published before seals existed; the next publication seals it)"
+    problems = [str(finding) for finding in report.findings]
+    if anchor is not None:
+        wanted = anchor.strip().lower()
+        if wanted not in report.seal_chain:
+            problems.append(
+                f"anchor {wanted}: not in the seal chain (head {report.anchor}): the store was rewritten "
+                "or its seals recomputed since the anchor was recorded"
+            )
+        else:
+            later = len(report.seal_chain) - 1 - report.seal_chain.index(wanted)
+            checked += f"; anchor found, {later} seal(s) after it"
+    if not problems:
+        console.print(
+            f"[green]OK[/green]: {checked}; chain head {report.head_hash}; seal head {report.anchor}"
+        )
         return
-    console.print(f"[red]FAILED[/red]: {len(report.findings)} problem(s) in {checked}:")
-    for finding in report.findings:
-        console.print(f"  - {escape(printable(str(finding)))}")
+    console.print(f"[red]FAILED[/red]: {len(problems)} problem(s) in {checked}:")
+    for problem in problems:
+        console.print(f"  - {escape(printable(problem))}")
     raise typer.Exit(EXIT_FAILED)
+
+
+@audit_app.command("anchor")
+def audit_anchor(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Also write the head hash to this file (outside the data folder)."),
+    ] = None,
+    post: Annotated[
+        str | None,
+        typer.Option("--post", help="Also POST it as JSON to this http(s) URL (5 s timeout)."),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Print the head hash of the published store's seal chain, after verifying the store.
+
+    Record it somewhere the data folder's writers cannot change (a ticket, another system):
+    `kpi audit verify --anchor HASH` later proves the store was only appended to since.
+    """
+    folder = _data_dir(data_dir)
+    path = published_path(folder)
+    if out is not None and _inside(out, folder):
+        err_console.print(
+            escape(
+                f"--out {out}: inside the data folder {folder}; an anchor must live where the store's writers cannot rewrite it"
+            )
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if post is not None and urlsplit(post).scheme not in ("http", "https"):
+        err_console.print(escape(f"--post {redact_url(post)}: use an http:// or https:// URL"))
+        raise typer.Exit(EXIT_BAD_INPUT)
+    report = _verified(path)
+    if not report.ok or report.anchor is None:
+        reason = (
+            f"{len(report.findings)} problem(s) (run `kpi audit verify`)"
+            if not report.ok
+            else "the store has no seal yet (publish once with this version)"
+        )
+        err_console.print(escape(f"not anchoring {path}: {reason}"))
+        raise typer.Exit(EXIT_FAILED)
+    sys.stdout.write(report.anchor + "\n")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report.anchor + "\n", encoding="utf-8")
+        err_console.print(escape(f"written to {out}"))
+    if post is not None:
+        body = json.dumps(
+            {
+                "anchor": report.anchor,
+                "seals": report.seals,
+                "publications_head": report.head_hash,
+                "store": str(path),
+            }
+        ).encode("utf-8")
+        request = urllib.request.Request(
+            post, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=ANCHOR_POST_TIMEOUT_SECONDS) as response:
+                status = response.status
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            err_console.print(
+                escape(f"posting the anchor to {redact_url(post)} failed: {_redacted_error(error, post)}")
+            )
+            raise typer.Exit(EXIT_FAILED) from None
+        err_console.print(escape(f"posted to {redact_url(post)} (HTTP {status})"))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    resolved, root = path.expanduser().resolve(), folder.expanduser().resolve()
+    return resolved == root or root in resolved.parents
+
+
+def _redacted_error(error: BaseException, url: str) -> str:
+    return redact(str(getattr(error, "reason", None) or error), [url])

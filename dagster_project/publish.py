@@ -58,8 +58,9 @@ STORAGE_VERSION = "v1.0.0"
 Outcome = Literal["published", "unchanged", "blocked"]
 PeriodKey = tuple[str, date]
 
-# The BI contract: table columns and their types. Names and types are stable; docs/bi_tables.md
-# documents every column (tests/test_publish.py keeps the two in step).
+# The BI contract: table columns and their types, declared once here (see STAGED_CONTRACTS). Names
+# and types are stable; docs/bi_tables.md documents every column, the dbt models' contracts and
+# casts repeat them: tests/test_publish.py keeps all of them in step with these tuples.
 SCORECARD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("period_grain", "varchar"),
     ("period_start", "date"),
@@ -105,6 +106,8 @@ COMPARISONS: tuple[tuple[str, str, int | None], ...] = (
     ("prior_year_actual", "change_vs_prior_year", 12),
 )
 COMPARISON_COLUMNS = tuple(name for pair in COMPARISONS for name in pair[:2])
+# SQL: the length in months of a period of grain `{grain}`.
+GRAIN_MONTHS_SQL = "(case {grain} when 'month' then 1 when 'quarter' then 3 else 12 end)"
 # What a period's version is: its own figures (the content hash covers these columns).
 SCORECARD_CONTENT_COLUMNS = tuple(c for c in SCORECARD_COLUMNS if c[0] not in COMPARISON_COLUMNS)
 
@@ -276,6 +279,15 @@ ALERTS_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 STAGED_ALERTS = ("scorecard", "kpi_alerts")
 
+# The BI contract's one declaration: the column tuples above. The dbt models that stage the
+# published tables carry the same columns as an enforced dbt contract (their YAML) and as the casts
+# of their final select; tests/test_publish.py checks both, and docs/bi_tables.md, against these.
+STAGED_CONTRACTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "scorecard": SCORECARD_COLUMNS,
+    "scorecard_scores": SCORES_COLUMNS,
+    "kpi_alerts": ALERTS_COLUMNS,
+}
+
 # Every published table and its columns; `kpi_dictionary` is copied as is from the warehouse.
 CONTRACT_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "scorecard": SCORECARD_COLUMNS + VERSION_COLUMNS,
@@ -318,8 +330,6 @@ CHECK_APPLIES_SQL = (
     "or {check}.period_grain = {period}.period_grain)))"
 )
 GRAINS = ("month", "quarter", "year")
-# SQL: the length in months of a period of grain `{grain}`.
-GRAIN_MONTHS_SQL = "(case {grain} when 'month' then 1 when 'quarter' then 3 else 12 end)"
 
 
 class PublishError(Exception):
@@ -986,11 +996,13 @@ def _inputs_changed(con: duckdb.DuckDBPyConnection) -> dict[PeriodKey, bool | No
 def comparison_sql(current: str, fallback: str | None = None) -> str:
     """SQL: per row of table `current`, the comparison columns it must show (COMPARISONS).
 
-    The compared period's actual in `current` (the current published versions) when that period is
-    published; otherwise (a period before the first published one) the value the row's version was
-    published with: the row's own, or that of its version in table `fallback` (the history) when
-    given. One row per (period_grain, period_start, org_unit_id, kpi_id); used by the publisher to
-    refresh the current rows and by `kpi audit verify` to check them.
+    A row's version was published with the comparison values of its time (the warehouse then held
+    the compared periods' figures of that publication). When a compared period has been published
+    since (restated, or first published after being blocked), the row shows that period's current
+    actual from `current`; otherwise the value its version was published with: the row's own, or
+    that of its version in table `fallback` (the history) when given. One row per (period_grain,
+    period_start, org_unit_id, kpi_id); the publisher refreshes the current rows with it and
+    `kpi audit verify` checks them against it.
     """
     selects, joins = [], []
     if fallback:
@@ -1008,11 +1020,10 @@ def comparison_sql(current: str, fallback: str | None = None) -> str:
             f"and {alias}.period_grain = c.period_grain "
             f"and {alias}.period_start = cast(c.period_start - to_months({back}) as date)"
         )
-        value = f"case when {alias}.period_start is null then {own}.{column} else {alias}.actual end"
-        selects.append(f"{value} as {column}")
+        newer = f"coalesce({alias}.published_at > c.published_at, false)"
+        selects.append(f"case when {newer} then {alias}.actual else {own}.{column} end as {column}")
         selects.append(
-            f"case when {alias}.period_start is null then {own}.{change} else c.actual - {alias}.actual end "
-            f"as {change}"
+            f"case when {newer} then c.actual - {alias}.actual else {own}.{change} end as {change}"
         )
     return (
         f"select c.period_grain, c.period_start, c.org_unit_id, c.kpi_id, {', '.join(selects)} "

@@ -185,3 +185,149 @@ def test_kpi_audit_verify_reads_the_data_folder_from_dotenv(
     bad = CliRunner().invoke(app, ["audit", "verify"])
     assert bad.exit_code == 2
     assert "KPI_DUCKDB_THREADS" in bad.output
+
+
+# --- issue 13 item 7: every published table, the Parquet copies, the anchor ------------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        (
+            "update source_batches set sha256 = 'ff' || sha256, file_path = '/elsewhere.csv' where batch_id = 1",
+            "source_batches batch_id=1: the row was edited: it no longer matches its sealed row hash",
+        ),
+        (
+            "update publication_attempts set outcome = 'blocked' where attempt_id = 2",
+            "publication_attempts attempt_id=2: the row was edited: it no longer matches its sealed row hash",
+        ),
+        (
+            "update kpi_alerts set value = value + 1 where period_start = date '2025-01-01' "
+            "and period_grain = 'month'",
+            "kpi_alerts period_grain=month period_start=2025-01-01 org_unit_id=S1 kpi_id=nps "
+            "detected_rule=robust_z: the row was edited: it no longer matches its sealed row hash",
+        ),
+        (
+            "update kpi_dictionary set formula = 'promoters' where kpi_id = 'nps'",
+            "kpi_dictionary kpi_id=nps: the row was edited: it no longer matches its sealed row hash",
+        ),
+        (
+            "delete from source_batches where batch_id = 2",
+            "source_batches batch_id=2: the row is missing (deleted after publication)",
+        ),
+        (
+            "insert into publication_runs select * replace ('run-9' as run_id) from publication_runs "
+            "where run_id = 'run-1'",
+            "publication_runs run_id=run-9: the row is not in the sealed record (inserted after publication)",
+        ),
+    ],
+)
+def test_an_edit_of_any_published_table_is_named(store: Path, sql: str, expected: str) -> None:
+    edit(store, sql)
+    found = findings(store)
+    assert expected in found, found
+
+
+def test_nulling_the_newest_records_chain_fields_is_not_predating(store: Path) -> None:
+    edit(
+        store,
+        "update publications set publication_id = null, record_hash = null, row_count = 99 "
+        "where publication_id = 5",
+    )
+    report = verify_published(store)
+    assert report.unchained == 0
+    found = [str(f) for f in report.findings]
+    assert any(
+        f.startswith("publications (quarter 2025-01-01, version 2)") and "its chain fields were removed" in f
+        for f in found
+    ), found
+
+
+def test_a_parquet_copy_that_differs_from_the_store_is_named(store: Path) -> None:
+    copy = store.parent / "published" / "parquet" / "source_batches.parquet"
+    with duckdb.connect() as con:
+        con.execute(
+            f"copy (select * replace (case when batch_id = 1 then 'x.csv' else file_path end as file_path) "
+            f"from read_parquet('{copy}')) to '{copy}.new' (format parquet)"
+        )
+    copy.with_name(copy.name + ".new").replace(copy)
+    (store.parent / "published" / "parquet" / "kpi_alerts.parquet").unlink()
+    found = findings(store)
+    assert (
+        "parquet published/parquet/source_batches.parquet batch_id=1: the row differs from the store or is not in it"
+        in found
+    )
+    assert (
+        "parquet published/parquet/source_batches.parquet batch_id=1: the store's row is missing from the Parquet copy"
+        in found
+    )
+    assert "parquet published/parquet/kpi_alerts.parquet the file: is missing" in found
+
+
+def test_kpi_audit_anchor_and_verify_anchor(store: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    data = ["--data-dir", str(store.parent)]
+    anchored = runner.invoke(app, ["audit", "anchor", *data, "--out", str(tmp_path / "anchors" / "head.txt")])
+    assert anchored.exit_code == 0, anchored.output
+    head = (tmp_path / "anchors" / "head.txt").read_text(encoding="utf-8").strip()
+    assert len(head) == 64 and head in anchored.output
+    assert head == verify_published(store).anchor
+    inside = runner.invoke(app, ["audit", "anchor", *data, "--out", str(store.parent / "head.txt")])
+    assert inside.exit_code == 2 and "inside the data folder" in inside.output
+    assert not (store.parent / "head.txt").exists()
+
+    assert runner.invoke(app, ["audit", "verify", *data, "--anchor", head]).exit_code == 0
+    unknown = runner.invoke(app, ["audit", "verify", *data, "--anchor", "ab" * 32])
+    assert unknown.exit_code == 1 and "not in the seal chain" in unknown.output
+
+    # whoever can write the file can drop the seals and have them rebuilt: only the anchor shows it
+    edit(store, "update source_batches set rows_quarantined = 0")
+    edit(store, "delete from sealed_row_hashes; delete from publication_seals")
+    warehouse = store.parent.parent / "warehouse.duckdb"
+    publish_scorecards(
+        warehouse,
+        store.parent,
+        passing_gate(),
+        "run-3",
+        published_at=T0.replace(hour=8),
+        provenance=provenance("run-3"),
+    )
+    assert verify_published(store).ok
+    rewritten = runner.invoke(app, ["audit", "verify", *data, "--anchor", head])
+    assert rewritten.exit_code == 1 and f"anchor {head}: not in the seal chain" in rewritten.output
+
+
+def test_kpi_audit_anchor_posts_with_a_timeout_and_redacts_the_url(store: Path) -> None:
+    import http.server
+    import json
+    import threading
+
+    received: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        runner = CliRunner()
+        data = ["--data-dir", str(store.parent)]
+        posted = runner.invoke(app, ["audit", "anchor", *data, "--post", f"http://127.0.0.1:{port}/anchors"])
+        assert posted.exit_code == 0, posted.output
+        assert received and received[0]["anchor"] == verify_published(store).anchor
+    finally:
+        server.shutdown()
+        server.server_close()
+    failed = runner.invoke(
+        app, ["audit", "anchor", *data, "--post", f"http://user:s3cret@127.0.0.1:{port}/a?token=t0ken"]
+    )
+    assert failed.exit_code == 1
+    assert "s3cret" not in failed.output and "t0ken" not in failed.output
+    assert f"http://***@127.0.0.1:{port}/a?***" in failed.output

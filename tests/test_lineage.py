@@ -188,6 +188,19 @@ def test_a_late_file_restates_the_value_and_both_versions_keep_their_inputs(
     other = value_lineage(data, ValueKey("nps", "month", OCT, "2025-10", "ST-009"))
     assert len(other["history"]) == 1 or other["history"][-1]["actual"] == other["history"][-2]["actual"]
 
+    # Only the periods holding October were restated (not November through its prior-period
+    # columns, nor October a year later), each from a new input batch (issue 13 items 6 and 7).
+    with duckdb.connect(str(published_path(data)), read_only=True) as con:
+        restated = con.execute(
+            "select period_grain, period_start, inputs_changed from publications "
+            "where run_id = (select run_id from publications order by publication_id desc limit 1) order by all"
+        ).fetchall()
+    assert restated == [
+        ("month", OCT, True),
+        ("quarter", date(2025, 10, 1), True),
+        ("year", date(2025, 1, 1), True),
+    ]
+
     report = verify_published(published_path(data))
     assert report.ok, report.findings
     assert report.publications >= 3

@@ -898,3 +898,57 @@ def test_docs_describe_every_published_column() -> None:
         documented = re.findall(r"^\| `(\w+)` \| (\w+) \|", sections[table], flags=re.M)
         assert documented == [(name, sql_type) for name, sql_type in columns], table
     assert f"STORAGE_VERSION '{STORAGE_VERSION}'" in text
+
+
+# The dbt names of the contract's types, and the Jinja/SQL type expressions of the models' casts.
+DBT_TYPES = {
+    "string": "varchar",
+    "date": "date",
+    "integer": "integer",
+    "bigint": "bigint",
+    "double": "double",
+}
+SQL_CAST_TYPES = {
+    "{{ text }}": "varchar",
+    "{{ dbt.type_string() }}": "varchar",
+    "{{ double }}": "double",
+    "{{ type_double() }}": "double",
+    "{{ dbt.type_int() }}": "integer",
+    "integer": "integer",
+    "{{ dbt.type_bigint() }}": "bigint",
+    "date": "date",
+}
+
+
+def test_the_dbt_contracts_and_casts_match_the_one_declaration() -> None:
+    """Issue 21: the BI contract is declared once (publish.STAGED_CONTRACTS); each staging model's
+    enforced dbt contract (its YAML) and the casts of its final select name the same columns, in
+    the same order, with the same types."""
+    import yaml
+
+    models_dir = PROJECT_ROOT / "dbt_project" / "models"
+    declared_models: dict[str, list[tuple[str, str]]] = {}
+    for path in sorted(models_dir.rglob("*.yml")):
+        for model in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models", []) or []:
+            if model.get("name") in publisher.STAGED_CONTRACTS:
+                assert (model.get("config") or {}).get("contract", {}).get("enforced") is True, (
+                    f"{path}: model {model['name']} must enforce its dbt contract"
+                )
+                declared_models[model["name"]] = [
+                    (c["name"], DBT_TYPES.get(c.get("data_type"), f"unknown dbt type {c.get('data_type')!r}"))
+                    for c in model.get("columns", [])
+                ]
+    assert sorted(declared_models) == sorted(publisher.STAGED_CONTRACTS)
+    cast = re.compile(r"\bas\s+(\{\{[^}]*\}\}|\w+)\)\s+as\s+(\w+)\s*,?\s*$", flags=re.M)
+    for model, columns in publisher.STAGED_CONTRACTS.items():
+        assert declared_models[model] == list(columns), f"dbt contract of {model} differs from publish.py"
+        (sql_path,) = models_dir.rglob(f"{model}.sql")
+        casts: dict[str, tuple[int, str]] = {}
+        for match in cast.finditer(sql_path.read_text(encoding="utf-8")):
+            casts[match.group(2)] = (match.start(), SQL_CAST_TYPES.get(match.group(1), match.group(1)))
+        missing = [name for name, _ in columns if name not in casts]
+        assert not missing, f"{sql_path.name}: no final cast for {missing}"
+        final = sorted((casts[name][0], name, casts[name][1]) for name, _ in columns)
+        assert [(name, sql_type) for _, name, sql_type in final] == list(columns), (
+            f"{sql_path.name}: the final select's casts differ from publish.py's declaration"
+        )

@@ -216,36 +216,53 @@ def _verify_chain(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
 
 def _verify_history(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
     # The content hash covers a version's own figures (SCORECARD_CONTENT_COLUMNS); versions published
-    # before the comparison columns were left out of it have a hash over every column: either matches.
+    # before the comparison columns were left out of it have a hash over every column: either matches
+    # (the full-column hash is computed only for the versions the own-figures hash does not match).
     by_version = ("period_grain", "period_start", "publication_version")
-    recomputed = con.execute(
-        f"""
+    mismatched_sql = f"""
         with content as ({
-            period_content_sql(
-                "scorecard_history",
-                "scorecard_scores_history",
-                SCORECARD_CONTENT_COLUMNS,
-                SCORES_COLUMNS,
-                by_version,
-            )
-        }), legacy as ({
-            period_content_sql(
-                "scorecard_history", "scorecard_scores_history", SCORECARD_COLUMNS, SCORES_COLUMNS, by_version
-            )
-        })
-        select p.period_grain, p.period_start, p.version
+        period_content_sql(
+            "scorecard_history",
+            "scorecard_scores_history",
+            SCORECARD_CONTENT_COLUMNS,
+            SCORES_COLUMNS,
+            by_version,
+        )
+    })
+        select p.period_grain, p.period_start, p.version, p.content_hash
         from publications as p
         left join content as c
             on c.period_grain = p.period_grain and c.period_start = p.period_start
             and c.publication_version = p.version
-        left join legacy as l
-            on l.period_grain = p.period_grain and l.period_start = p.period_start
-            and l.publication_version = p.version
-        where p.content_hash is distinct from c.content_hash and p.content_hash is distinct from l.content_hash
+        where p.content_hash is distinct from c.content_hash
           and p.record_hash is not null  -- versions published before the audit trail: not covered
-        order by p.period_grain, p.period_start, p.version
+    """
+    con.execute(f"create temp table mismatched_versions as {mismatched_sql}")
+    only = (
+        "(select h.* from {history} as h join mismatched_versions as m on m.period_grain = h.period_grain "
+        "and m.period_start = h.period_start and m.version = h.publication_version)"
+    )
+    recomputed = con.execute(
+        f"""
+        with legacy as ({
+            period_content_sql(
+                only.format(history="scorecard_history"),
+                only.format(history="scorecard_scores_history"),
+                SCORECARD_COLUMNS,
+                SCORES_COLUMNS,
+                by_version,
+            )
+        })
+        select m.period_grain, m.period_start, m.version
+        from mismatched_versions as m
+        left join legacy as l
+            on l.period_grain = m.period_grain and l.period_start = m.period_start
+            and l.publication_version = m.version
+        where m.content_hash is distinct from l.content_hash
+        order by m.period_grain, m.period_start, m.version
         """
     ).fetchall()
+    con.execute("drop table mismatched_versions")
     for grain, start, version in recomputed:
         report.findings.append(
             Finding(
@@ -291,7 +308,7 @@ def _verify_current(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> Non
     """The tables BI reads hold, for each period, exactly the rows of its latest version; their
     comparison columns show the current versions of the compared periods (`comparison_sql`)."""
     for history, current, _, all_columns, key in ROW_TABLES:
-        columns = [c for c in all_columns if c[0] not in COMPARISON_COLUMNS]
+        columns = [c for c in all_columns if c[0] not in COMPARISON_COLUMNS] + [("published_at", "timestamp")]
         for grain, start, version, row_key, problem in con.execute(
             f"""
             with latest as (
