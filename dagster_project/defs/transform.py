@@ -81,8 +81,10 @@ class KpiDbtTranslator(DagsterDbtTranslator):
         return dbt_resource_props["schema"]
 
 
-# The fact models and every model built on them: partitioned by month (dbt selection syntax).
-PARTITIONED_MODELS = "marts+"
+# The fact models (models/marts/facts/) and every model built on them: partitioned by month (dbt
+# selection syntax). Not "marts+": the dimensions and the KPI dictionary under marts/ do not depend
+# on a month.
+PARTITIONED_MODELS = "marts.facts+"
 UNPARTITIONED_STEP = "kpi_dbt_models"
 # dbt unit tests pin the SQL logic; they run in `make test` (tests/test_scorecard.py), not in every
 # production build, where they cost seconds and test no data.
