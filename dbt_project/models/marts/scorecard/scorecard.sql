@@ -2,7 +2,7 @@
 -- target in effect, attainment, status (green, amber, red, no_target, no_data), points, the change
 -- against the previous period and the same period a year earlier, and the KPI's weight. The status
 -- rules (ratio and difference, edge cases included) are described column by column in
--- _scorecard.yml and unit-tested there.
+-- scorecard.yml and unit-tested there.
 {%- set text = dbt.type_string() %}
 {%- set double = type_double() %}
 
