@@ -36,7 +36,7 @@ org_units as (
         org_unit_name_zh,
         unit_type,
         parent_org_unit_id
-    from {{ ref('stg_org_units') }}
+    from {{ ref('dim_org_units') }}
 ),
 
 kpis as (
