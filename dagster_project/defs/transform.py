@@ -3,11 +3,11 @@
 Sources `raw.<entity>` map to the extract assets' keys, so one run materializes extraction and dbt
 and the asset graph shows the whole lineage; dbt tests become asset checks.
 
-Two dbt steps: the models that do not depend on a month (staging, intermediate, seeds, dictionary)
-are unpartitioned; the facts and everything built on them (KPI values, scorecards, gate models)
-are partitioned by month (defs/partitions.py). A run of some months passes them to dbt in
-environment variables and the incremental models replace only those months; a run of every month
-rebuilds them.
+Two dbt steps: the models that do not depend on a month (staging, intermediate, dimensions, seeds,
+dictionary) are unpartitioned; the facts and everything built on them (KPI values, scorecards,
+gate models) are partitioned by month (defs/partitions.py). A run of some months passes them to dbt
+in environment variables and the incremental models replace only those months; a run of every
+month rebuilds them.
 """
 
 import json
