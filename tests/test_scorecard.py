@@ -1,9 +1,9 @@
 """The scorecard (`scorecard.scorecard`, `scorecard.scorecard_scores`) on the generated sample.
 
-The status rules themselves, edge cases included, are pinned by the dbt unit tests in
-`dbt_project/models/scorecard/_scorecard.yml` (hand-computed cases); the last test runs them. The
-other tests check the built tables against the sample: only complete periods, every KPI for every
-unit, the target in effect and the status recomputed independently, points and scores consistent.
+The status rules themselves, edge cases included, are pinned by the dbt unit tests beside each
+model (`dbt_project/models/marts/scorecard/scorecard.yml`, …: hand-computed cases); the last test
+runs them. The other tests check the built tables against the sample: only complete periods, every
+KPI for every unit, the target in effect and the status recomputed independently, points and scores consistent.
 """
 
 from __future__ import annotations

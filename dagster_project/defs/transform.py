@@ -3,11 +3,11 @@
 Sources `raw.<entity>` map to the extract assets' keys, so one run materializes extraction and dbt
 and the asset graph shows the whole lineage; dbt tests become asset checks.
 
-Two dbt steps: the models that do not depend on a month (staging, intermediate, seeds, dictionary)
-are unpartitioned; the facts and everything built on them (KPI values, scorecards, gate models)
-are partitioned by month (defs/partitions.py). A run of some months passes them to dbt in
-environment variables and the incremental models replace only those months; a run of every month
-rebuilds them.
+Two dbt steps: the models that do not depend on a month (staging, intermediate, dimensions, seeds,
+dictionary) are unpartitioned; the facts and everything built on them (KPI values, scorecards,
+gate models) are partitioned by month (defs/partitions.py). A run of some months passes them to dbt
+in environment variables and the incremental models replace only those months; a run of every
+month rebuilds them.
 """
 
 import json
@@ -81,8 +81,10 @@ class KpiDbtTranslator(DagsterDbtTranslator):
         return dbt_resource_props["schema"]
 
 
-# The fact models and every model built on them: partitioned by month (dbt selection syntax).
-PARTITIONED_MODELS = "marts+"
+# The fact models (models/marts/facts/) and every model built on them: partitioned by month (dbt
+# selection syntax). Not "marts+": the dimensions and the KPI dictionary under marts/ do not depend
+# on a month.
+PARTITIONED_MODELS = "marts.facts+"
 UNPARTITIONED_STEP = "kpi_dbt_models"
 # dbt unit tests pin the SQL logic; they run in `make test` (tests/test_scorecard.py), not in every
 # production build, where they cost seconds and test no data.

@@ -2,8 +2,8 @@
   The KPI compiler: turns the metric definitions in kpi_definitions/ (graph.metrics and
   graph.semantic_models) into the SQL of the kpi_values model, so that adding a KPI is adding YAML.
 
-  For every metric whose config.meta has a kpi_id it computes, per org unit (its whole subtree,
-  through int_org_unit_closure), per month, quarter and year of int_periods:
+  For every metric whose config.meta has a kpi_id it computes, per org unit of dim_org_units (its
+  whole subtree, through int_org_unit_closure), per month, quarter and year of int_periods:
     - every measure the metric needs, aggregated from the fact rows of the period (never by
       combining child values, so parents, quarters and years are exact for distinct counts too);
     - the metric value, following the metric graph as MetricFlow does: simple → the measure;
@@ -196,7 +196,7 @@
     {%- endfor %}
 
 with org_units as (
-    select org_unit_id from {{ ref('stg_org_units') }}
+    select org_unit_id from {{ ref('dim_org_units') }}
 ),
 
 periods as (

@@ -2,7 +2,7 @@
 -- target in effect, attainment, status (green, amber, red, no_target, no_data), points, the change
 -- against the previous period and the same period a year earlier, and the KPI's weight. The status
 -- rules (ratio and difference, edge cases included) are described column by column in
--- _scorecard.yml and unit-tested there.
+-- scorecard.yml and unit-tested there.
 {%- set text = dbt.type_string() %}
 {%- set double = type_double() %}
 
@@ -36,7 +36,7 @@ org_units as (
         org_unit_name_zh,
         unit_type,
         parent_org_unit_id
-    from {{ ref('stg_org_units') }}
+    from {{ ref('dim_org_units') }}
 ),
 
 kpis as (

@@ -9,7 +9,7 @@
 -- depends_on: {{ ref('fct_new_customers') }}
 -- depends_on: {{ ref('int_calendar_days') }}
 -- and the org units, their closure and the periods every KPI is computed for:
--- depends_on: {{ ref('stg_org_units') }}
+-- depends_on: {{ ref('dim_org_units') }}
 -- depends_on: {{ ref('int_org_unit_closure') }}
 -- depends_on: {{ ref('int_periods') }}
 
