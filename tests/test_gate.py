@@ -8,17 +8,21 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import great_expectations as gx
 import pytest
 
+from dagster_project.defs.publish import PUBLISHED_KEY
 from dagster_project.gate.runner import CheckSpec, blocked_periods, load_gate, run_check
+from dagster_project.lineage.verify import verify_published
 from dagster_project.pipeline import RunSummary
 from dagster_project.sample_data import generate_sample_data
-from dagster_project.settings import PROJECT_ROOT
+from dagster_project.settings import PROJECT_ROOT, Settings
 from tests.conftest import BuiltWarehouse
 from tests.helpers import run_pipeline_on, write_csv
 
@@ -295,3 +299,99 @@ def test_as_of_publishes_only_periods_complete_by_then(
     labels = {p.period_label for p in summary.publications}
     assert {"2025-06", "2025-Q2", "2024"} <= labels
     assert not labels & {"2025-07", "2025-Q3", "2025"}
+
+
+# --- the gate across runs: results count while they cover the staged content (issue 13 item 2) ----
+
+
+def publish_only(settings: Settings) -> RunSummary:
+    """A new run that materializes only the publish asset, as the UI's Materialize or a re-execution
+    from the publish step does: no check runs in it."""
+    return _run_selected(settings, assets=[PUBLISHED_KEY], checks=[])
+
+
+def _run_selected(settings: Settings, assets: list, checks: list) -> RunSummary:
+    from dagster_project.definitions import PIPELINE_JOB, build_definitions
+    from dagster_project.defs.partitions import MonthWindow, parse_month, partition_range_tags
+    from dagster_project.pipeline import _summarise
+    from dagster_project.settings import environment_overrides
+
+    with environment_overrides(settings.environment()):
+        job = build_definitions(settings).resolve_job_def(PIPELINE_JOB)
+        keys = job.partitions_def.get_partition_keys()
+        subset = job.get_subset(asset_selection=set(assets), asset_check_selection=set(checks))
+        result = subset.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            tags=partition_range_tags(MonthWindow(parse_month(keys[0]), parse_month(keys[-1]))),
+            raise_on_error=False,
+        )
+    return _summarise(result, settings)
+
+
+@pytest.fixture
+def warehouse_copy(built_warehouse: BuiltWarehouse, tmp_path: Path) -> Settings:
+    """The built warehouse (its checks all passed) in a new data folder with nothing published."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    shutil.copyfile(built_warehouse.settings.warehouse_path, data_dir / "warehouse.duckdb")
+    return replace(built_warehouse.settings, data_dir=data_dir, dagster_home=data_dir / "dagster_home")
+
+
+def test_a_publish_only_run_uses_the_gate_results_that_cover_the_staged_content(
+    built_warehouse: BuiltWarehouse, warehouse_copy: Settings
+) -> None:
+    """Before, a run of the publish asset alone saw no check results (it read its own run's) and
+    published every period with checks_passed = 0, which `kpi audit verify` accepted."""
+    settings = warehouse_copy
+    first = publish_only(settings)
+    assert [p.outcome for p in first.publications] == ["published"] * 34, first.errors
+    with duckdb.connect(str(first.published_path), read_only=True) as con:
+        assert con.execute("select min(checks_passed) from publications").fetchone()[0] > 0
+        reasons = {r for (r,) in con.execute("select reason from publication_attempts").fetchall()}
+    assert all(f"gate results of run(s) {built_warehouse.summary.run_id}" in r for r in reasons), reasons
+    assert verify_published(first.published_path).ok
+
+    # The rows a check validated change after it ran: its results no longer cover the content.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "insert into gate.gate_quarantine_shares select * from gate.gate_quarantine_shares limit 1"
+        )
+    stale = publish_only(settings)
+    assert {p.outcome for p in stale.publications} == {"blocked"}
+    assert all(
+        "no gate results for the current staged content; run the checks (check(s) quarantine_share)"
+        in p.reason
+        for p in stale.publications
+    )
+
+
+def test_a_publish_only_run_keeps_what_a_failed_check_blocked(warehouse_copy: Settings) -> None:
+    """A run whose check fails for 2025-03 blocks March, Q1 and 2025; a later run of the publish
+    asset alone keeps them blocked with the same reason (before: it published them)."""
+    settings = warehouse_copy
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "update gate.gate_kpi_bounds set is_out_of_range = true "
+            "where period_grain = 'month' and period_start = date '2025-03-01' and kpi_id = 'nps'"
+        )
+    check = dg.AssetCheckKey(dg.AssetKey(["gate", "gate_kpi_bounds"]), "kpi_bounds")
+    checked = _run_selected(settings, assets=[], checks=[check])
+    assert checked.checks_warned == ["gate/gate_kpi_bounds:kpi_bounds"], checked
+    for summary in (publish_only(settings), publish_only(settings)):
+        blocked = {p.period_label: p.reason for p in summary.publications if p.outcome == "blocked"}
+        assert set(blocked) == {"2025-03", "2025-Q1", "2025"}, summary.errors
+        assert all("kpi_bounds" in reason for reason in blocked.values())
+
+
+def test_audit_verify_names_a_version_published_without_passing_checks(tmp_path: Path) -> None:
+    from dagster_project.publish import GateResult, publish_scorecards, published_path
+    from tests.test_publish import STAGED_SQL, T0, provenance
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(STAGED_SQL)
+    publish_scorecards(
+        warehouse, tmp_path / "data", GateResult(), "run-1", published_at=T0, provenance=provenance("run-1")
+    )
+    findings = [str(f) for f in verify_published(published_path(tmp_path / "data")).findings]
+    assert findings and all("checks_passed = 0" in f for f in findings), findings
