@@ -310,16 +310,20 @@ def publish_only(settings: Settings) -> RunSummary:
     return _run_selected(settings, assets=[PUBLISHED_KEY], checks=[])
 
 
-def _run_selected(settings: Settings, assets: list, checks: list) -> RunSummary:
+def _run_selected(settings: Settings, assets: list, checks: list | None) -> RunSummary:
+    """A run of `assets` and `checks` (None: every check of the gate) only."""
     from dagster_project.definitions import PIPELINE_JOB, build_definitions
     from dagster_project.defs.partitions import MonthWindow, parse_month, partition_range_tags
     from dagster_project.pipeline import _summarise
     from dagster_project.settings import environment_overrides
 
     with environment_overrides(settings.environment()):
-        job = build_definitions(settings).resolve_job_def(PIPELINE_JOB)
+        definitions = build_definitions(settings)
+        job = definitions.resolve_job_def(PIPELINE_JOB)
         keys = job.partitions_def.get_partition_keys()
-        subset = job.get_subset(asset_selection=set(assets), asset_check_selection=set(checks))
+        gate = {dg.AssetCheckKey(dg.AssetKey(list(c.asset)), c.name) for c in load_gate().checks}
+        selected = gate if checks is None else set(checks)
+        subset = job.get_subset(asset_selection=set(assets), asset_check_selection=selected)
         result = subset.execute_in_process(
             instance=dg.DagsterInstance.ephemeral(),
             tags=partition_range_tags(MonthWindow(parse_month(keys[0]), parse_month(keys[-1]))),
@@ -351,36 +355,31 @@ def test_a_publish_only_run_uses_the_gate_results_that_cover_the_staged_content(
     assert all(f"gate results of run(s) {built_warehouse.summary.run_id}" in r for r in reasons), reasons
     assert verify_published(first.published_path).ok
 
-    # The rows a check validated change after it ran: its results no longer cover the content.
+    # The rows the checks validated change after they ran: their results no longer cover them.
     with duckdb.connect(str(settings.warehouse_path)) as con:
-        con.execute(
-            "insert into gate.gate_quarantine_shares select * from gate.gate_quarantine_shares limit 1"
-        )
+        con.execute("delete from kpi.kpi_values where rowid = (select min(rowid) from kpi.kpi_values)")
     stale = publish_only(settings)
     assert {p.outcome for p in stale.publications} == {"blocked"}
-    assert all(
-        "no gate results for the current staged content; run the checks (check(s) quarantine_share)"
-        in p.reason
-        for p in stale.publications
-    )
+    for period in stale.publications:
+        assert "no gate results for the current staged content; run the checks (check(s) " in period.reason
+        assert "kpi_bounds" in period.reason and "quarantine_share" not in period.reason
 
 
 def test_a_publish_only_run_keeps_what_a_failed_check_blocked(warehouse_copy: Settings) -> None:
     """A run whose check fails for 2025-03 blocks March, Q1 and 2025; a later run of the publish
     asset alone keeps them blocked with the same reason (before: it published them)."""
     settings = warehouse_copy
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # an NPS of 140 in one store's March
         con.execute(
-            "update gate.gate_kpi_bounds set is_out_of_range = true "
-            "where period_grain = 'month' and period_start = date '2025-03-01' and kpi_id = 'nps'"
+            "update kpi.kpi_values set value = 140 where rowid = (select min(rowid) from kpi.kpi_values "
+            "where period_grain = 'month' and period_start = date '2025-03-01' and kpi_id = 'nps')"
         )
-    check = dg.AssetCheckKey(dg.AssetKey(["gate", "gate_kpi_bounds"]), "kpi_bounds")
-    checked = _run_selected(settings, assets=[], checks=[check])
-    assert checked.checks_warned == ["gate/gate_kpi_bounds:kpi_bounds"], checked
+    checked = _run_selected(settings, assets=[], checks=None)  # the gate, and nothing else
+    assert "gate/gate_kpi_bounds:kpi_bounds" in checked.checks_warned, checked
     for summary in (publish_only(settings), publish_only(settings)):
         blocked = {p.period_label: p.reason for p in summary.publications if p.outcome == "blocked"}
         assert set(blocked) == {"2025-03", "2025-Q1", "2025"}, summary.errors
-        assert all("kpi_bounds" in reason for reason in blocked.values())
+        assert all("kpi_bounds" in reason for reason in blocked.values()), blocked
 
 
 def test_audit_verify_names_a_version_published_without_passing_checks(tmp_path: Path) -> None:

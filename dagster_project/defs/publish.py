@@ -155,9 +155,11 @@ def gate_result(con: duckdb.DuckDBPyConnection, gate: Gate) -> tuple[GateResult,
                 named = None if failing_periods is None else frozenset(failing_periods)
                 failures.append(Failure(reason=f"{name}: {expectation}", failing_periods=named))
     blocked = decision.blocked_periods(failures, periods)
-    reasons = (
-        {period: [f"{decision.MISSING_RESULTS_REASON} (check(s) {', '.join(missing)})"] for period in periods}
-        if missing
-        else {}
-    )
+    result = GateResult.from_checks(checks)
+    # Why a period is blocked when no failed check names it: a blocked period inside it, or no results.
+    reasons = {p: list(r) for p, r in blocked.items() if not result.critical_failures(p)}
+    for period in periods if missing else ():
+        reasons.setdefault(period, []).append(
+            f"{decision.MISSING_RESULTS_REASON} (check(s) {', '.join(missing)})"
+        )
     return GateResult.from_checks(checks, blocked_periods=blocked, reasons=reasons), runs
