@@ -394,3 +394,51 @@ def test_audit_verify_names_a_version_published_without_passing_checks(tmp_path:
     )
     findings = [str(f) for f in verify_published(published_path(tmp_path / "data")).findings]
     assert findings and all("checks_passed = 0" in f for f in findings), findings
+
+
+# --- undated quarantined rows count against their file (issue 13 item 5) ---------------------------
+
+
+def _plant_file(con: duckdb.DuckDBPyConnection, batch_id: int, months: list[str], undated: int) -> None:
+    """A sales file (batch) with 100 loaded lines in each of `months` and `undated` quarantined lines
+    whose date does not parse."""
+    for month in months:
+        con.execute(
+            """insert into raw.sales_lines
+               select * replace (order_id || '-' || ? as order_id, cast(? as date) as order_date,
+                                 ? as _load_batch_id)
+               from raw.sales_lines where _superseded_by_batch_id is null order by order_id, line_no limit 100""",
+            [f"{batch_id}-{month}", f"{month}-15", batch_id],
+        )
+    con.execute(
+        """insert into quarantine.sales_lines (_load_batch_id, _source_file, _source_row, _reason, order_id, order_date)
+           select ?, ?, i + 2, 'order_date: not a date', 'UNDATED-' || i, 'n/a' from range(?) as t(i)""",
+        [batch_id, f"sales_lines/file_{batch_id}.csv", undated],
+    )
+
+
+def test_undated_quarantined_rows_count_against_their_file_not_one_month(
+    built_warehouse: BuiltWarehouse, tmp_path: Path
+) -> None:
+    """Before, every undated bad row counted in the first month its file fed: a two-year file with
+    0.5 % undated rows blocked its first month (~3 % there) and questioned no other month."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built_warehouse.settings.warehouse_path, warehouse)
+    gate = load_gate()
+    spec = next(c for c in gate.checks if c.name == "quarantine_share")
+    two_years = [f"{year}-{month:02d}" for year in (2024, 2025) for month in range(1, 13)]
+    with duckdb.connect(str(warehouse)) as con:
+        _plant_file(con, 9001, two_years, undated=12)  # 12 of 2,412 rows: 0.5 %
+    outcome = run_check(spec, warehouse, gate)
+    assert outcome.blocked_periods == set() and not outcome.blocks_everything
+
+    late = ["2025-10", "2025-11", "2025-12"]
+    with duckdb.connect(str(warehouse)) as con:
+        _plant_file(con, 9002, late, undated=16)  # 16 of 316 rows: 5 %
+        file_rows = con.execute(
+            "select load_batch_id, count(*), min(rows_read), min(gated_share) from gate.gate_quarantine_shares "
+            "where scope = 'file' and load_batch_id > 9000 group by 1 order by 1"
+        ).fetchall()
+    assert [row[:3] for row in file_rows] == [(9001, 24, 2412), (9002, 3, 316)]
+    outcome = run_check(spec, warehouse, gate)
+    assert outcome.blocked_periods == {("month", date.fromisoformat(f"{m}-01")) for m in late}
