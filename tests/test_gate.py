@@ -442,3 +442,86 @@ def test_undated_quarantined_rows_count_against_their_file_not_one_month(
     assert [row[:3] for row in file_rows] == [(9001, 24, 2412), (9002, 3, 316)]
     outcome = run_check(spec, warehouse, gate)
     assert outcome.blocked_periods == {("month", date.fromisoformat(f"{m}-01")) for m in late}
+
+
+# --- the second data set: every fact file spans two years (issue 13, "Done when") ----------------
+
+SALES_FILES = 4  # the second data set's four sales files, each holding the two years
+
+
+def rewrite_as_two_year_files(landing: Path, undated_share: float = 0.005) -> None:
+    """Rewrite generated sample data into the second data set's shape: each fact entity's monthly or
+    quarterly files merged into files that each span the whole two years (sales lines: four files,
+    split by order), plus `undated_share` more sales lines whose order_date does not parse."""
+    with duckdb.connect() as con:
+        for entity in ("sales_lines", "returns", "inventory_snapshots", "survey_responses", "complaints"):
+            files = sorted((landing / entity).glob("*.csv"))
+            parquet = sorted((landing / entity).glob("*.parquet"))
+            con.execute(
+                "create or replace table rows as select * from read_csv(?, header = true, all_varchar = true)",
+                [[str(f) for f in files]],
+            )
+            if parquet:  # the generated 2025 files: as text, as the CSV files have it
+                names = [
+                    c[0]
+                    for c in con.execute(
+                        "describe select * from read_parquet(?)", [str(parquet[0])]
+                    ).fetchall()
+                ]
+                con.execute(
+                    f"insert into rows by name select {', '.join(f'cast({n} as varchar) as {n}' for n in names)} "
+                    "from read_parquet(?)",
+                    [[str(f) for f in parquet]],
+                )
+            files += parquet
+            parts = 1
+            if entity == "sales_lines":
+                parts = SALES_FILES
+                count = con.execute("select count(*) from rows").fetchone()[0]
+                con.execute(
+                    """insert into rows select * replace ('UNDATED-' || order_id as order_id, 'unknown' as order_date)
+                       from rows order by order_id, line_no limit ?""",
+                    [round(count * undated_share)],
+                )
+            for path in files:
+                path.unlink()
+            for part in range(parts):
+                target = landing / entity / f"{entity}_full_extract_{part + 1}.csv"
+                con.execute(
+                    f"""copy (select * exclude (part) from (
+                            select *, row_number() over (order by md5(to_json(t)::varchar)) % {parts} as part from rows as t)
+                        where part = {part}) to '{target}' (header, delimiter ',')"""
+                )
+
+
+def test_the_second_data_set_publishes_and_a_late_undated_file_blocks_its_months(tmp_path: Path) -> None:
+    landing, data = tmp_path / "landing", tmp_path / "data"
+    generate_sample_data(landing, sales_lines=10_000)
+    rewrite_as_two_year_files(landing)
+    _, clean = run_pipeline_on(landing, data)
+    assert clean.success, clean.errors
+    assert [p.outcome for p in clean.publications] == ["published"] * 34, [
+        (p.period_label, p.reason) for p in clean.publications if p.outcome != "published"
+    ]
+
+    late_months = ["2025-10", "2025-11", "2025-12"]
+    with duckdb.connect() as con:
+        sales = f"read_csv('{landing / 'sales_lines'}/*.csv', header = true, all_varchar = true)"
+        con.execute(
+            f"""create table late as
+                select * replace ('LATE-' || order_id as order_id) from {sales}
+                where substr(order_date, 1, 7) in ('2025-10', '2025-11', '2025-12')
+                qualify row_number() over (partition by substr(order_date, 1, 7) order by order_id, line_no) <= 100"""
+        )
+        con.execute(  # 16 of 316 rows (5 %) without a usable date
+            "insert into late select * replace ('LATE-UNDATED-' || order_id as order_id, 'unknown' as order_date) "
+            "from late order by order_id, line_no limit 16"
+        )
+        con.execute(
+            f"copy late to '{landing / 'sales_lines' / 'late_sales_2025-Q4.csv'}' (header, delimiter ',')"
+        )
+    _, late = run_pipeline_on(landing, data)
+    blocked = {p.period_label for p in late.publications if p.outcome == "blocked"}
+    assert blocked == {*late_months, "2025-Q4", "2025"}, [
+        (p.period_label, p.reason) for p in late.publications
+    ]
