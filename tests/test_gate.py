@@ -525,3 +525,24 @@ def test_the_second_data_set_publishes_and_a_late_undated_file_blocks_its_months
     assert blocked == {*late_months, "2025-Q4", "2025"}, [
         (p.period_label, p.reason) for p in late.publications
     ]
+
+
+def test_the_applies_rule_in_sql_is_the_one_in_python() -> None:
+    """CHECK_APPLIES_SQL (publish, audit verify) is generated from gate/decision.py and agrees with it."""
+    from dagster_project.gate import decision
+    from dagster_project.publish import CHECK_APPLIES_SQL
+
+    jan, apr = date(2025, 1, 1), date(2025, 4, 1)
+    checks = [(None, None), ("month", None), ("quarter", None), ("month", jan), ("quarter", apr)]
+    periods = [("month", jan), ("month", apr), ("quarter", jan), ("quarter", apr), ("year", jan)]
+    with duckdb.connect() as con:
+        for grain, start in checks:
+            for period in periods:
+                in_sql = con.execute(
+                    "select "
+                    + CHECK_APPLIES_SQL.format(check="c", period="p")
+                    + " from (select ?::varchar as period_grain, ?::date as period_start) as c,"
+                    " (select ?::varchar as period_grain, ?::date as period_start) as p",
+                    [grain, start, *period],
+                ).fetchone()[0]
+                assert bool(in_sql) == decision.applies_to(grain, start, period), (grain, start, period)
