@@ -35,6 +35,8 @@ from typing import Literal
 
 import duckdb
 
+from dagster_project.gate import decision
+from dagster_project.gate.decision import SEVERITIES
 from dagster_project.lineage.hashing import (
     GENESIS_HASH,
     digest_sql,
@@ -322,13 +324,9 @@ LINEAGE_SOURCES = (
     ("audit", "load_batches"),
 )
 
-SEVERITIES = ("critical", "warning")
-# SQL: check result `{check}` applies to period `{period}` (CheckResult.applies_to, in SQL).
-CHECK_APPLIES_SQL = (
-    "(({check}.period_start = {period}.period_start and {check}.period_grain = {period}.period_grain) "
-    "or ({check}.period_start is null and ({check}.period_grain is null "
-    "or {check}.period_grain = {period}.period_grain)))"
-)
+# SQL: check result `{check}` applies to period `{period}` (CheckResult.applies_to, in SQL), a
+# format string generated from the gate's one rule (gate/decision.py).
+CHECK_APPLIES_SQL = decision.check_applies_sql("{check}", "{period}")
 GRAINS = ("month", "quarter", "year")
 
 
@@ -375,18 +373,15 @@ class CheckResult:
             object.__setattr__(self, "period_start", self.period_start.date())
 
     def applies_to(self, period: PeriodKey) -> bool:
-        grain, start = period
-        if self.period_start is not None:
-            return (self.period_grain, self.period_start) == (grain, start)
-        return self.period_grain is None or self.period_grain == grain
+        return decision.applies_to(self.period_grain, self.period_start, period)
 
     @property
     def is_critical_failure(self) -> bool:
-        return self.severity == "critical" and not self.success
+        return decision.is_critical_failure(self.severity, self.success)
 
     @property
     def is_warning(self) -> bool:
-        return self.severity == "warning" and not self.success
+        return decision.is_warning(self.severity, self.success)
 
     def describe(self) -> str:
         return f"{self.suite}.{self.expectation} on {self.table}"
@@ -411,11 +406,13 @@ class GateResult:
 
     A period is blocked when the caller lists it in `blocked_periods` or when a critical check that
     applies to it failed (fail-safe: a failed critical check always blocks, whatever the list says).
+    `reasons` says why for a listed period that no failed check explains (e.g. no gate results).
     """
 
     checks: tuple[CheckResult, ...] = ()
     blocked_periods: frozenset[PeriodKey] = frozenset()
     checked_at: datetime | None = None
+    reasons: Mapping[PeriodKey, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_checks(
@@ -423,12 +420,14 @@ class GateResult:
         checks: Iterable[CheckResult],
         blocked_periods: Iterable[PeriodKey] = (),
         checked_at: datetime | None = None,
+        reasons: Mapping[PeriodKey, Iterable[str]] | None = None,
     ) -> GateResult:
-        periods = frozenset(
-            (grain, start.date() if isinstance(start, datetime) else start)
-            for grain, start in blocked_periods
-        )
-        return cls(tuple(checks), periods, checked_at)
+        def day(start: date) -> date:
+            return start.date() if isinstance(start, datetime) else start
+
+        periods = frozenset((grain, day(start)) for grain, start in blocked_periods)
+        why = {(grain, day(start)): tuple(r) for (grain, start), r in (reasons or {}).items()}
+        return cls(tuple(checks), periods | frozenset(why), checked_at, why)
 
     def checks_for(self, period: PeriodKey) -> list[CheckResult]:
         return [check for check in self.checks if check.applies_to(period)]
@@ -736,11 +735,12 @@ def _decide(
         }
         if gate.is_blocked(key):
             failures = tuple(gate.critical_failures(key))
-            because = (
-                f"{len(failures)} critical check(s) failed: {'; '.join(c.describe() for c in failures)}"
-                if failures
-                else "the gate blocked the period"
-            )
+            causes = [
+                *([f"{len(failures)} critical check(s) failed: {'; '.join(c.describe() for c in failures)}"]
+                  if failures else []),
+                *gate.reasons.get(key, ()),
+            ]  # fmt: skip
+            because = "; ".join(causes) or "the gate blocked the period"
             kept = f"version {current_version} stays published" if current_version else "never published"
             outcomes.append(
                 PeriodOutcome(

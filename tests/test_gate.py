@@ -8,17 +8,21 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import great_expectations as gx
 import pytest
 
+from dagster_project.defs.publish import PUBLISHED_KEY
 from dagster_project.gate.runner import CheckSpec, blocked_periods, load_gate, run_check
+from dagster_project.lineage.verify import verify_published
 from dagster_project.pipeline import RunSummary
 from dagster_project.sample_data import generate_sample_data
-from dagster_project.settings import PROJECT_ROOT
+from dagster_project.settings import PROJECT_ROOT, Settings
 from tests.conftest import BuiltWarehouse
 from tests.helpers import run_pipeline_on, write_csv
 
@@ -295,3 +299,250 @@ def test_as_of_publishes_only_periods_complete_by_then(
     labels = {p.period_label for p in summary.publications}
     assert {"2025-06", "2025-Q2", "2024"} <= labels
     assert not labels & {"2025-07", "2025-Q3", "2025"}
+
+
+# --- the gate across runs: results count while they cover the staged content (issue 13 item 2) ----
+
+
+def publish_only(settings: Settings) -> RunSummary:
+    """A new run that materializes only the publish asset, as the UI's Materialize or a re-execution
+    from the publish step does: no check runs in it."""
+    return _run_selected(settings, assets=[PUBLISHED_KEY], checks=[])
+
+
+def _run_selected(settings: Settings, assets: list, checks: list | None) -> RunSummary:
+    """A run of `assets` and `checks` (None: every check of the gate) only."""
+    from dagster_project.definitions import PIPELINE_JOB, build_definitions
+    from dagster_project.defs.partitions import MonthWindow, parse_month, partition_range_tags
+    from dagster_project.pipeline import _summarise
+    from dagster_project.settings import environment_overrides
+
+    with environment_overrides(settings.environment()):
+        definitions = build_definitions(settings)
+        job = definitions.resolve_job_def(PIPELINE_JOB)
+        keys = job.partitions_def.get_partition_keys()
+        gate = {dg.AssetCheckKey(dg.AssetKey(list(c.asset)), c.name) for c in load_gate().checks}
+        selected = gate if checks is None else set(checks)
+        subset = job.get_subset(asset_selection=set(assets), asset_check_selection=selected)
+        result = subset.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(),
+            tags=partition_range_tags(MonthWindow(parse_month(keys[0]), parse_month(keys[-1]))),
+            raise_on_error=False,
+        )
+    return _summarise(result, settings)
+
+
+@pytest.fixture
+def warehouse_copy(built_warehouse: BuiltWarehouse, tmp_path: Path) -> Settings:
+    """The built warehouse (its checks all passed) in a new data folder with nothing published."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    shutil.copyfile(built_warehouse.settings.warehouse_path, data_dir / "warehouse.duckdb")
+    return replace(built_warehouse.settings, data_dir=data_dir, dagster_home=data_dir / "dagster_home")
+
+
+def test_a_publish_only_run_uses_the_gate_results_that_cover_the_staged_content(
+    built_warehouse: BuiltWarehouse, warehouse_copy: Settings
+) -> None:
+    """Before, a run of the publish asset alone saw no check results (it read its own run's) and
+    published every period with checks_passed = 0, which `kpi audit verify` accepted."""
+    settings = warehouse_copy
+    first = publish_only(settings)
+    assert [p.outcome for p in first.publications] == ["published"] * 34, first.errors
+    with duckdb.connect(str(first.published_path), read_only=True) as con:
+        assert con.execute("select min(checks_passed) from publications").fetchone()[0] > 0
+        reasons = {r for (r,) in con.execute("select reason from publication_attempts").fetchall()}
+    assert all(f"gate results of run(s) {built_warehouse.summary.run_id}" in r for r in reasons), reasons
+    assert verify_published(first.published_path).ok
+
+    # The rows the checks validated change after they ran: their results no longer cover them.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("delete from kpi.kpi_values where rowid = (select min(rowid) from kpi.kpi_values)")
+    stale = publish_only(settings)
+    assert {p.outcome for p in stale.publications} == {"blocked"}
+    for period in stale.publications:
+        assert "no gate results for the current staged content; run the checks (check(s) " in period.reason
+        assert "kpi_bounds" in period.reason and "quarantine_share" not in period.reason
+
+
+def test_a_publish_only_run_keeps_what_a_failed_check_blocked(warehouse_copy: Settings) -> None:
+    """A run whose check fails for 2025-03 blocks March, Q1 and 2025; a later run of the publish
+    asset alone keeps them blocked with the same reason (before: it published them)."""
+    settings = warehouse_copy
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # an NPS of 140 in one store's March
+        con.execute(
+            "update kpi.kpi_values set value = 140 where rowid = (select min(rowid) from kpi.kpi_values "
+            "where period_grain = 'month' and period_start = date '2025-03-01' and kpi_id = 'nps')"
+        )
+    checked = _run_selected(settings, assets=[], checks=None)  # the gate, and nothing else
+    assert "gate/gate_kpi_bounds:kpi_bounds" in checked.checks_warned, checked
+    for summary in (publish_only(settings), publish_only(settings)):
+        blocked = {p.period_label: p.reason for p in summary.publications if p.outcome == "blocked"}
+        assert set(blocked) == {"2025-03", "2025-Q1", "2025"}, summary.errors
+        assert all("kpi_bounds" in reason for reason in blocked.values()), blocked
+
+
+def test_audit_verify_names_a_version_published_without_passing_checks(tmp_path: Path) -> None:
+    from dagster_project.publish import GateResult, publish_scorecards, published_path
+    from tests.test_publish import STAGED_SQL, T0, provenance
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(STAGED_SQL)
+    publish_scorecards(
+        warehouse, tmp_path / "data", GateResult(), "run-1", published_at=T0, provenance=provenance("run-1")
+    )
+    findings = [str(f) for f in verify_published(published_path(tmp_path / "data")).findings]
+    assert findings and all("checks_passed = 0" in f for f in findings), findings
+
+
+# --- undated quarantined rows count against their file (issue 13 item 5) ---------------------------
+
+
+def _plant_file(con: duckdb.DuckDBPyConnection, batch_id: int, months: list[str], undated: int) -> None:
+    """A sales file (batch) with 100 loaded lines in each of `months` and `undated` quarantined lines
+    whose date does not parse."""
+    for month in months:
+        con.execute(
+            """insert into raw.sales_lines
+               select * replace (order_id || '-' || ? as order_id, cast(? as date) as order_date,
+                                 ? as _load_batch_id)
+               from raw.sales_lines where _superseded_by_batch_id is null order by order_id, line_no limit 100""",
+            [f"{batch_id}-{month}", f"{month}-15", batch_id],
+        )
+    con.execute(
+        """insert into quarantine.sales_lines (_load_batch_id, _source_file, _source_row, _reason, order_id, order_date)
+           select ?, ?, i + 2, 'order_date: not a date', 'UNDATED-' || i, 'n/a' from range(?) as t(i)""",
+        [batch_id, f"sales_lines/file_{batch_id}.csv", undated],
+    )
+
+
+def test_undated_quarantined_rows_count_against_their_file_not_one_month(
+    built_warehouse: BuiltWarehouse, tmp_path: Path
+) -> None:
+    """Before, every undated bad row counted in the first month its file fed: a two-year file with
+    0.5 % undated rows blocked its first month (~3 % there) and questioned no other month."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(built_warehouse.settings.warehouse_path, warehouse)
+    gate = load_gate()
+    spec = next(c for c in gate.checks if c.name == "quarantine_share")
+    two_years = [f"{year}-{month:02d}" for year in (2024, 2025) for month in range(1, 13)]
+    with duckdb.connect(str(warehouse)) as con:
+        _plant_file(con, 9001, two_years, undated=12)  # 12 of 2,412 rows: 0.5 %
+    outcome = run_check(spec, warehouse, gate)
+    assert outcome.blocked_periods == set() and not outcome.blocks_everything
+
+    late = ["2025-10", "2025-11", "2025-12"]
+    with duckdb.connect(str(warehouse)) as con:
+        _plant_file(con, 9002, late, undated=16)  # 16 of 316 rows: 5 %
+        file_rows = con.execute(
+            "select load_batch_id, count(*), min(rows_read), min(gated_share) from gate.gate_quarantine_shares "
+            "where scope = 'file' and load_batch_id > 9000 group by 1 order by 1"
+        ).fetchall()
+    assert [row[:3] for row in file_rows] == [(9001, 24, 2412), (9002, 3, 316)]
+    outcome = run_check(spec, warehouse, gate)
+    assert outcome.blocked_periods == {("month", date.fromisoformat(f"{m}-01")) for m in late}
+
+
+# --- the second data set: every fact file spans two years (issue 13, "Done when") ----------------
+
+SALES_FILES = 4  # the second data set's four sales files, each holding the two years
+
+
+def rewrite_as_two_year_files(landing: Path, undated_share: float = 0.005) -> None:
+    """Rewrite generated sample data into the second data set's shape: each fact entity's monthly or
+    quarterly files merged into files that each span the whole two years (sales lines: four files,
+    split by order), plus `undated_share` more sales lines whose order_date does not parse."""
+    with duckdb.connect() as con:
+        for entity in ("sales_lines", "returns", "inventory_snapshots", "survey_responses", "complaints"):
+            files = sorted((landing / entity).glob("*.csv"))
+            parquet = sorted((landing / entity).glob("*.parquet"))
+            con.execute(
+                "create or replace table rows as select * from read_csv(?, header = true, all_varchar = true)",
+                [[str(f) for f in files]],
+            )
+            if parquet:  # the generated 2025 files: as text, as the CSV files have it
+                names = [
+                    c[0]
+                    for c in con.execute(
+                        "describe select * from read_parquet(?)", [str(parquet[0])]
+                    ).fetchall()
+                ]
+                con.execute(
+                    f"insert into rows by name select {', '.join(f'cast({n} as varchar) as {n}' for n in names)} "
+                    "from read_parquet(?)",
+                    [[str(f) for f in parquet]],
+                )
+            files += parquet
+            parts = 1
+            if entity == "sales_lines":
+                parts = SALES_FILES
+                count = con.execute("select count(*) from rows").fetchone()[0]
+                con.execute(
+                    """insert into rows select * replace ('UNDATED-' || order_id as order_id, 'unknown' as order_date)
+                       from rows order by order_id, line_no limit ?""",
+                    [round(count * undated_share)],
+                )
+            for path in files:
+                path.unlink()
+            for part in range(parts):
+                target = landing / entity / f"{entity}_full_extract_{part + 1}.csv"
+                con.execute(
+                    f"""copy (select * exclude (part) from (
+                            select *, row_number() over (order by md5(to_json(t)::varchar)) % {parts} as part from rows as t)
+                        where part = {part}) to '{target}' (header, delimiter ',')"""
+                )
+
+
+def test_the_second_data_set_publishes_and_a_late_undated_file_blocks_its_months(tmp_path: Path) -> None:
+    landing, data = tmp_path / "landing", tmp_path / "data"
+    generate_sample_data(landing, sales_lines=10_000)
+    rewrite_as_two_year_files(landing)
+    _, clean = run_pipeline_on(landing, data)
+    assert clean.success, clean.errors
+    assert [p.outcome for p in clean.publications] == ["published"] * 34, [
+        (p.period_label, p.reason) for p in clean.publications if p.outcome != "published"
+    ]
+
+    late_months = ["2025-10", "2025-11", "2025-12"]
+    with duckdb.connect() as con:
+        sales = f"read_csv('{landing / 'sales_lines'}/*.csv', header = true, all_varchar = true)"
+        con.execute(
+            f"""create table late as
+                select * replace ('LATE-' || order_id as order_id) from {sales}
+                where substr(order_date, 1, 7) in ('2025-10', '2025-11', '2025-12')
+                qualify row_number() over (partition by substr(order_date, 1, 7) order by order_id, line_no) <= 100"""
+        )
+        con.execute(  # 16 of 316 rows (5 %) without a usable date
+            "insert into late select * replace ('LATE-UNDATED-' || order_id as order_id, 'unknown' as order_date) "
+            "from late order by order_id, line_no limit 16"
+        )
+        con.execute(
+            f"copy late to '{landing / 'sales_lines' / 'late_sales_2025-Q4.csv'}' (header, delimiter ',')"
+        )
+    _, late = run_pipeline_on(landing, data)
+    blocked = {p.period_label for p in late.publications if p.outcome == "blocked"}
+    assert blocked == {*late_months, "2025-Q4", "2025"}, [
+        (p.period_label, p.reason) for p in late.publications
+    ]
+
+
+def test_the_applies_rule_in_sql_is_the_one_in_python() -> None:
+    """CHECK_APPLIES_SQL (publish, audit verify) is generated from gate/decision.py and agrees with it."""
+    from dagster_project.gate import decision
+    from dagster_project.publish import CHECK_APPLIES_SQL
+
+    jan, apr = date(2025, 1, 1), date(2025, 4, 1)
+    checks = [(None, None), ("month", None), ("quarter", None), ("month", jan), ("quarter", apr)]
+    periods = [("month", jan), ("month", apr), ("quarter", jan), ("quarter", apr), ("year", jan)]
+    with duckdb.connect() as con:
+        for grain, start in checks:
+            for period in periods:
+                in_sql = con.execute(
+                    "select "
+                    + CHECK_APPLIES_SQL.format(check="c", period="p")
+                    + " from (select ?::varchar as period_grain, ?::date as period_start) as c,"
+                    " (select ?::varchar as period_grain, ?::date as period_start) as p",
+                    [grain, start, *period],
+                ).fetchone()[0]
+                assert bool(in_sql) == decision.applies_to(grain, start, period), (grain, start, period)

@@ -4,6 +4,9 @@ A check whose suite has critical expectations is `blocking`. Its result is an ER
 publish asset in the run) only when a critical failure names no period; a critical failure of some
 periods is reported at WARN severity with the periods it blocks, so that the other periods still
 publish and the publish asset leaves exactly those out (it reads audit.check_results).
+
+Each recorded result carries the fingerprint of the rows it validated (gate/decision.py): the publish
+asset of any later run uses the newest results whose fingerprint still matches the warehouse.
 """
 
 import json
@@ -16,6 +19,7 @@ from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.extract import WAREHOUSE_POOL
 from dagster_project.engines import run_gate_check
+from dagster_project.gate import decision
 from dagster_project.gate.runner import CheckOutcome, CheckSpec, Gate, load_gate
 
 CHECK_RESULTS_DDL = """
@@ -33,9 +37,13 @@ create table if not exists audit.check_results (
     unexpected_count bigint,
     failing_periods varchar,            -- JSON list of [grain, start]; NULL when it names no period
     failing_rows_sample varchar,        -- JSON list of rows (at most 20)
-    details varchar
+    details varchar,
+    fingerprint varchar                 -- of the rows checked and the check's definition (gate/decision.py)
 )
 """
+# audit.check_results of an earlier version, without the fingerprint: its rows never match, so the
+# next publication asks for the checks to run again.
+CHECK_RESULTS_MIGRATION = "alter table audit.check_results add column if not exists fingerprint varchar"
 
 
 def build_gate_checks(gate: Gate | None = None) -> list[dg.AssetChecksDefinition]:
@@ -44,8 +52,7 @@ def build_gate_checks(gate: Gate | None = None) -> list[dg.AssetChecksDefinition
 
 
 def _build_check(spec: CheckSpec, gate: Gate) -> dg.AssetChecksDefinition:
-    expectations = gate.suites[spec.suite]["expectations"]
-    critical = any(e.get("severity", "critical") == "critical" for e in expectations)
+    critical = decision.suite_blocks(gate.suites[spec.suite])
 
     @dg.asset_check(
         asset=dg.AssetKey(list(spec.asset)),
@@ -58,31 +65,42 @@ def _build_check(spec: CheckSpec, gate: Gate) -> dg.AssetChecksDefinition:
     def gate_check(context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource) -> dg.AssetCheckResult:
         outcome = run_gate_check(spec, Path(warehouse.database), gate, warehouse.connection_config)
         with warehouse.get_connection() as con:
-            record_check_outcome(con, context.run.run_id, outcome)
+            fingerprint = decision.current_fingerprint(
+                con, spec.query, gate.suites[spec.suite], gate.parameters
+            )
+            record_check_outcome(con, context.run.run_id, outcome, fingerprint)
         return dg.AssetCheckResult(
             passed=outcome.passed,
-            severity=dg.AssetCheckSeverity.ERROR if outcome.blocks_everything else dg.AssetCheckSeverity.WARN,
+            severity=decision.dagster_severity(outcome.blocks_everything),
             metadata=_check_metadata(outcome),
         )
 
     return gate_check
 
 
-def record_check_outcome(con: duckdb.DuckDBPyConnection, run_id: str, outcome: CheckOutcome) -> None:
-    """Append every expectation's result to audit.check_results (never updated)."""
-    con.execute("create schema if not exists audit")
-    con.execute(CHECK_RESULTS_DDL)
+def record_check_outcome(
+    con: duckdb.DuckDBPyConnection, run_id: str, outcome: CheckOutcome, fingerprint: str | None
+) -> None:
+    """Append every expectation's result to audit.check_results (never updated), with the
+    fingerprint of the rows the check validated."""
+    ensure_check_results(con)
     checked_at = datetime.now(UTC).replace(tzinfo=None)
     rows = [
         (
             run_id, checked_at, outcome.spec.name, e.suite, e.expectation, "/".join(outcome.spec.asset),
             e.severity, e.success, e.errored, e.observed_value, e.unexpected_count,
             None if e.failing_periods is None else json.dumps(sorted([g, s.isoformat()] for g, s in e.failing_periods)),
-            json.dumps(e.failing_rows_sample, ensure_ascii=False), e.details,
+            json.dumps(e.failing_rows_sample, ensure_ascii=False), e.details, fingerprint,
         )
         for e in outcome.expectations
     ]  # fmt: skip
-    con.executemany(f"insert into audit.check_results values ({', '.join('?' * 14)})", rows)
+    con.executemany(f"insert into audit.check_results values ({', '.join('?' * 15)})", rows)
+
+
+def ensure_check_results(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists audit")
+    con.execute(CHECK_RESULTS_DDL)
+    con.execute(CHECK_RESULTS_MIGRATION)
 
 
 def _check_metadata(outcome: CheckOutcome) -> dict[str, dg.MetadataValue]:

@@ -10,7 +10,10 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.defs.extract import WAREHOUSE_POOL
-from dagster_project.gate.runner import Period, load_gate, period_contains
+from dagster_project.defs.gate import ensure_check_results
+from dagster_project.gate import decision
+from dagster_project.gate.decision import Failure, Period
+from dagster_project.gate.runner import Gate, load_gate
 from dagster_project.lineage.provenance import collect_provenance
 from dagster_project.publish import CheckResult, GateResult, publish_scorecards
 
@@ -53,11 +56,16 @@ def build_publish_asset(partitions_def: dg.PartitionsDefinition | None = None) -
     ) -> dg.MaterializeResult:
         warehouse_path = Path(warehouse.database)
         with warehouse.get_connection() as con:
-            gate = gate_result(con, context.run_id)
+            gate, runs = gate_result(con, load_gate())
         data_dir = warehouse_path.parent
+        others = sorted(run for run in runs if run != context.run_id)
+        reason = "; ".join(
+            [*([context.run.tags[REASON_TAG]] if context.run.tags.get(REASON_TAG) else []),
+             *([f"gate results of run(s) {', '.join(others)}"] if others else [])]
+        )  # fmt: skip
         report = publish_scorecards(
             warehouse_path, data_dir, gate, run_id=context.run_id, duckdb_config=warehouse.connection_config,
-            reason_context=context.run.tags.get(REASON_TAG), provenance=collect_provenance(context.run_id, data_dir),
+            reason_context=reason or None, provenance=collect_provenance(context.run_id, data_dir),
         )  # fmt: skip
         for period in report.blocked:
             context.log.warning(f"{period.period_label} ({period.period_grain}) blocked: {period.reason}")
@@ -80,59 +88,78 @@ def build_publish_asset(partitions_def: dg.PartitionsDefinition | None = None) -
     return published_scorecard
 
 
-def gate_result(con: duckdb.DuckDBPyConnection, run_id: str) -> GateResult:
-    """The gate's decision for a run, from audit.check_results: the check results per period, and
-    every complete period a critical failure blocks (a month blocks its quarter and year)."""
+def gate_result(con: duckdb.DuckDBPyConnection, gate: Gate) -> tuple[GateResult, set[str]]:
+    """The gate's decision for the staged content as it is now, from audit.check_results, and the
+    runs whose check results it uses.
+
+    For each check of the gate, the newest results from any run whose fingerprint equals the
+    fingerprint of the check's rows now (gate/decision.py) count; a check without such results
+    blocks every period. Then every period a blocking failure names is blocked (a month blocks its
+    quarter and year, a failure naming no period blocks all)."""
     periods: list[Period] = [
         (grain, start)
         for grain, start in con.execute(
             "select distinct period_grain, period_start from scorecard.scorecard order by 1, 2"
         ).fetchall()
     ]
-    has_results = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'audit' and table_name = 'check_results'"
-    ).fetchone()[0]
-    rows = (
-        con.execute(
+    ensure_check_results(con)
+    checks: list[CheckResult] = []
+    failures: list[Failure] = []
+    missing: list[str] = []
+    runs: set[str] = set()
+    for spec in gate.checks:
+        fingerprint = decision.current_fingerprint(con, spec.query, gate.suites[spec.suite], gate.parameters)
+        newest = con.execute(
+            """select run_id, checked_at from audit.check_results
+               where check_name = ? and fingerprint = ? order by checked_at desc limit 1""",
+            [spec.name, fingerprint],
+        ).fetchone()
+        if newest is None:
+            missing.append(spec.name)
+            continue
+        runs.add(newest[0])
+        rows = con.execute(
             """select check_name, suite, expectation, asset, severity, success, errored, observed_value,
                       failing_periods, failing_rows_sample, details
-               from audit.check_results where run_id = ?""",
-            [run_id],
+               from audit.check_results where check_name = ? and run_id = ? and checked_at = ?""",
+            [spec.name, *newest],
         ).fetchall()
-        if has_results
-        else []
-    )
-    checks: list[CheckResult] = []
-    blocked: set[Period] = set()
-    for (
-        name,
-        suite,
-        expectation,
-        asset,
-        severity,
-        success,
-        errored,
-        observed,
-        failing,
-        sample,
-        details,
-    ) in rows:
-        blocks = not success and (severity == "critical" or errored)
-        failing_periods = (
-            None if failing is None else [(g, date.fromisoformat(s)) for g, s in json.loads(failing)]
+        for (
+            name,
+            suite,
+            expectation,
+            asset,
+            severity,
+            success,
+            errored,
+            observed,
+            failing,
+            sample,
+            details,
+        ) in rows:
+            failing_periods = (
+                None if failing is None else [(g, date.fromisoformat(s)) for g, s in json.loads(failing)]
+            )
+            common = {
+                "suite": suite, "expectation": f"{name}: {expectation}", "table": asset,
+                "severity": decision.shown_severity(severity, errored), "success": bool(success),
+                "observed_value": observed, "failing_rows_sample": sample, "details": details,
+            }  # fmt: skip
+            if success or failing_periods is None:
+                checks.append(CheckResult(**common))
+            else:
+                checks.extend(
+                    CheckResult(**common, period_grain=g, period_start=s) for g, s in failing_periods
+                )
+            if decision.blocks(severity, bool(success), bool(errored)):
+                named = None if failing_periods is None else frozenset(failing_periods)
+                failures.append(Failure(reason=f"{name}: {expectation}", failing_periods=named))
+    blocked = decision.blocked_periods(failures, periods)
+    result = GateResult.from_checks(checks)
+    # Why a period is blocked when no failed check names it: a blocked period inside it, or no results.
+    reasons = {p: list(r) for p, r in blocked.items() if not result.critical_failures(p)}
+    for period in periods if missing else ():
+        reasons.setdefault(period, []).append(
+            f"{decision.MISSING_RESULTS_REASON} (check(s) {', '.join(missing)})"
         )
-        common = {
-            "suite": suite, "expectation": f"{name}: {expectation}", "table": asset,
-            "severity": "critical" if errored else severity, "success": bool(success), "observed_value": observed,
-            "failing_rows_sample": sample, "details": details,
-        }  # fmt: skip
-        if success or failing_periods is None:
-            checks.append(CheckResult(**common))
-            if blocks:
-                blocked.update(periods)
-            continue
-        for grain, start in failing_periods:
-            checks.append(CheckResult(**common, period_grain=grain, period_start=start))
-            if blocks:
-                blocked.update(p for p in periods if period_contains(p, (grain, start)))
-    return GateResult.from_checks(checks, blocked_periods=blocked)
+    return GateResult.from_checks(checks, blocked_periods=blocked, reasons=reasons), runs

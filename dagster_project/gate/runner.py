@@ -20,9 +20,11 @@ from typing import Any
 
 import yaml
 
+from dagster_project.gate import decision
+from dagster_project.gate.decision import Failure, Period, period_contains
 from dagster_project.settings import EXPECTATIONS_DIR
 
-Period = tuple[str, date]  # (period_grain, period_start)
+__all__ = ["Period", "period_contains"]  # re-exported: the rule lives in gate/decision.py
 FAILING_ROWS_SAMPLE = 20
 
 
@@ -53,7 +55,11 @@ class ExpectationOutcome:
 
     @property
     def blocks(self) -> bool:
-        return not self.success and (self.severity == "critical" or self.errored)
+        return decision.blocks(self.severity, self.success, self.errored)
+
+    def as_failure(self) -> Failure:
+        periods = None if self.failing_periods is None else frozenset(self.failing_periods)
+        return Failure(reason=f"{self.check}: {self.expectation}", failing_periods=periods)
 
 
 @dataclass
@@ -220,12 +226,12 @@ def _outcome(spec: CheckSpec, result: Any) -> ExpectationOutcome:
         sample = [
             {k: _jsonable(v) for k, v in row.items()} for row in (index_rows or [])[:FAILING_ROWS_SAMPLE]
         ]
-    severity = getattr(config.severity, "value", config.severity) or "critical"
+    severity = decision.severity_of(config.severity)
     return ExpectationOutcome(
         check=spec.name,
         suite=spec.suite,
         expectation=f"{config.type}({columns})",
-        severity=str(severity).lower(),
+        severity=severity,
         success=bool(result.success) and not errors,
         errored=bool(errors),
         observed_value=_jsonable_text(details.get("observed_value")),
@@ -248,45 +254,9 @@ def _errors(exception_info: Any) -> list[str]:
 
 
 def blocked_periods(outcomes: list[CheckOutcome], periods: list[Period]) -> dict[Period, list[str]]:
-    """Every period a critical failure blocks, with the reasons. A month blocks its quarter and year,
-    a quarter its year; a failure that names no period blocks all of them."""
-    blocked: dict[Period, list[str]] = {}
-
-    def block(period: Period, reason: str) -> None:
-        blocked.setdefault(period, [])
-        if reason not in blocked[period]:
-            blocked[period].append(reason)
-
-    for outcome in outcomes:
-        for expectation in outcome.expectations:
-            if not expectation.blocks:
-                continue
-            reason = f"{outcome.spec.name}: {expectation.expectation}"
-            if expectation.failing_periods is None:
-                for period in periods:
-                    block(period, reason)
-                continue
-            for grain, start in expectation.failing_periods:
-                for period in periods:
-                    if period_contains(period, (grain, start)):
-                        block(period, reason)
-    return blocked
-
-
-def period_contains(outer: Period, inner: Period) -> bool:
-    """Does period `outer` contain (or equal) period `inner`?"""
-    order = {"month": 0, "quarter": 1, "year": 2}
-    (outer_grain, outer_start), (inner_grain, inner_start) = outer, inner
-    if order.get(outer_grain, -1) < order.get(inner_grain, -1):
-        return False
-    if outer_grain == "year":
-        return outer_start.year == inner_start.year
-    if outer_grain == "quarter":
-        return (
-            outer_start.year == inner_start.year
-            and (outer_start.month - 1) // 3 == (inner_start.month - 1) // 3
-        )
-    return outer_start == inner_start
+    """Every period a blocking failure of the checks blocks, with the reasons (gate/decision.py)."""
+    failures = [e.as_failure() for outcome in outcomes for e in outcome.expectations if e.blocks]
+    return decision.blocked_periods(failures, periods)
 
 
 def _as_date(value: Any) -> date:

@@ -395,6 +395,20 @@ def _verify_inputs_and_checks(con: duckdb.DuckDBPyConnection, report: VerifyRepo
                 )
             )
 
+    # A version no gate check passed for was published without the gate (e.g. from a run that only
+    # materialized the publish asset before the gate read results across runs: docs/quality_gate.md).
+    for publication_id, grain, start, version in con.execute(
+        "select publication_id, period_grain, period_start, version from publications "
+        "where coalesce(checks_passed, 0) = 0 order by publication_id nulls first, period_grain, period_start"
+    ).fetchall():
+        report.findings.append(
+            Finding(
+                "publications",
+                f"publication_id={publication_id} {_period(grain, start, version)}",
+                "published with checks_passed = 0: no passing gate check covered this version",
+            )
+        )
+
 
 def _verify_provenance(con: duckdb.DuckDBPyConnection, report: VerifyReport, data_dir: Path) -> None:
     names = [name for name, _ in PUBLICATION_RUNS_COLUMNS]
