@@ -21,7 +21,7 @@ export DAGSTER_DISABLE_TELEMETRY := 1
 export GX_ANALYTICS_ENABLED := False
 export DO_NOT_TRACK := 1
 
-.PHONY: run test test-fast test-spark install system-packages lint dev lock lock-bootstrap clean sample-data bench
+.PHONY: architecture run test test-fast test-spark install system-packages lint dev lock lock-bootstrap clean sample-data bench
 
 run: $(STAMP)
 	@# Sample data only for the default landing folder: a user's own folder is never written to.
@@ -71,6 +71,11 @@ $(STAMP): pyproject.toml requirements.lock requirements-bootstrap.lock
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The package's layout rules (docs/architecture.md): no import cycle, defs/resources.py a leaf,
+# environment read in settings.py only, long modules say why. Lists what still breaks them.
+architecture:
+	$(PYTHON) scripts/check_architecture.py
 
 dev: $(STAMP)
 	$(KPI) dev

@@ -147,7 +147,7 @@ class Landing:
 def prepare_landing(size: str, work_dir: Path) -> Landing:
     """Generate (once; cached while the parameters match) 25 months of sample data and split off
     the last month's files. About `SIZES[size]` sales lines fall in the 24 months of the full run."""
-    from dagster_project.sample_data import generate_sample_data
+    from dagster_project.sample_data.generator import generate_sample_data
 
     sales_lines = SIZES[size]
     root = work_dir / "data" / size

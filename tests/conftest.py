@@ -10,15 +10,17 @@ import duckdb
 import pytest
 
 from dagster_project.contract import Contract, load_contract
-from dagster_project.extract import EntityLoadResult, load_entity
-from dagster_project.pipeline import RunSummary
-from dagster_project.sample_data import SampleDataSummary, generate_sample_data
+from dagster_project.extract.loader import EntityLoadResult, load_entity
+from dagster_project.run.pipeline import RunSummary
+from dagster_project.sample_data.generator import SampleDataSummary, generate_sample_data
 from dagster_project.settings import Settings
 from tests import helpers
 from tests.helpers import ORG_UNITS, PRODUCTS, run_pipeline_on, write_csv
 
 # Fixtures that run the whole pipeline (or a whole Dagster job): a test using one is end-to-end.
-PIPELINE_FIXTURES = frozenset({"built_warehouse", "planted", "landing_and_data", "small", "pipeline", "sample_run"})
+PIPELINE_FIXTURES = frozenset(
+    {"built_warehouse", "planted", "landing_and_data", "small", "pipeline", "sample_run"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

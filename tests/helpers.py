@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.pipeline import RunSummary, run_pipeline
+from dagster_project.run.pipeline import RunSummary, run_pipeline
 from dagster_project.settings import Settings
 
 ORG_UNITS = [
@@ -57,7 +57,9 @@ PIPELINE_RUNS_ALLOWED = True
 def require_e2e(what: str) -> None:
     """Fail a test that runs `what` (a whole pipeline or job) without the e2e marker."""
     if not PIPELINE_RUNS_ALLOWED:
-        pytest.fail(f"{what} in a test not marked e2e: add `pytest.mark.e2e` (or use a PIPELINE_FIXTURES fixture)")
+        pytest.fail(
+            f"{what} in a test not marked e2e: add `pytest.mark.e2e` (or use a PIPELINE_FIXTURES fixture)"
+        )
 
 
 def run_pipeline_on(landing: Path, data: Path) -> tuple[Settings, RunSummary]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.kpi_catalog import check_definitions
+from dagster_project.kpis.catalog import check_definitions
 from dagster_project.settings import DBT_PROJECT_DIR, KPI_DEFINITIONS_DIR, PROJECT_ROOT
 from tests.conftest import BuiltWarehouse
 

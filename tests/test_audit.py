@@ -14,10 +14,10 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project.cli import app
-from dagster_project.lineage.hashing import GENESIS_HASH, record_hash
-from dagster_project.lineage.verify import verify_published
-from dagster_project.publish import publication_hash_values, publish_scorecards, published_path
+from dagster_project.audit.hashing import GENESIS_HASH, record_hash
+from dagster_project.audit.verify import verify_published
+from dagster_project.cli.app import app
+from dagster_project.publish.writer import publication_hash_values, publish_scorecards, published_path
 from tests.test_publish import JAN, STAGED_SQL, T0, passing_gate, provenance
 
 

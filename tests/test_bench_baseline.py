@@ -106,7 +106,7 @@ def test_measure_counts_cpu_and_memory_of_child_processes(tmp_path: Path) -> Non
 def test_run_history_sqlite_files_skip_fsync_others_keep_it(tmp_path: Path) -> None:
     from sqlalchemy import create_engine, text
 
-    from dagster_project.run_log_storage import relax_run_history_fsync
+    from dagster_project.run.run_log_storage import relax_run_history_fsync
 
     home, elsewhere = tmp_path / "dagster_home", tmp_path / "other"
     home.mkdir(), elsewhere.mkdir()

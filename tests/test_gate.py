@@ -17,11 +17,11 @@ import duckdb
 import great_expectations as gx
 import pytest
 
+from dagster_project.audit.verify import verify_published
 from dagster_project.defs.publish import PUBLISHED_KEY
 from dagster_project.gate.runner import CheckSpec, blocked_periods, load_gate, run_check
-from dagster_project.lineage.verify import verify_published
-from dagster_project.pipeline import RunSummary
-from dagster_project.sample_data import generate_sample_data
+from dagster_project.run.pipeline import RunSummary
+from dagster_project.sample_data.generator import generate_sample_data
 from dagster_project.settings import PROJECT_ROOT, Settings
 from tests.conftest import BuiltWarehouse
 from tests.helpers import run_pipeline_on, write_csv
@@ -265,7 +265,7 @@ def test_kpi_run_exits_1_and_names_blocked_periods(landing_and_data: tuple[Path,
     """After the corrupted file above, `kpi run` reports the blocked periods and exits 1."""
     from typer.testing import CliRunner
 
-    from dagster_project.cli import EXIT_FAILED, app
+    from dagster_project.cli.app import EXIT_FAILED, app
 
     landing, data = landing_and_data
     if not (landing / "sales_lines" / "corrupted_2025-03.csv").exists():
@@ -287,7 +287,7 @@ def test_expectation_suites_are_valid_gx_suites() -> None:
 def test_as_of_publishes_only_periods_complete_by_then(
     built_warehouse: BuiltWarehouse, tmp_path: Path
 ) -> None:
-    from dagster_project.pipeline import run_pipeline
+    from dagster_project.run.pipeline import run_pipeline
     from dagster_project.settings import Settings
 
     settings = Settings.from_env()
@@ -314,7 +314,7 @@ def _run_selected(settings: Settings, assets: list, checks: list | None) -> RunS
     """A run of `assets` and `checks` (None: every check of the gate) only."""
     from dagster_project.definitions import PIPELINE_JOB, build_definitions
     from dagster_project.defs.partitions import MonthWindow, parse_month, partition_range_tags
-    from dagster_project.pipeline import _summarise
+    from dagster_project.run.pipeline import _summarise
     from dagster_project.settings import environment_overrides
 
     with environment_overrides(settings.environment()):
@@ -383,7 +383,7 @@ def test_a_publish_only_run_keeps_what_a_failed_check_blocked(warehouse_copy: Se
 
 
 def test_audit_verify_names_a_version_published_without_passing_checks(tmp_path: Path) -> None:
-    from dagster_project.publish import GateResult, publish_scorecards, published_path
+    from dagster_project.publish.writer import GateResult, publish_scorecards, published_path
     from tests.test_publish import STAGED_SQL, T0, provenance
 
     warehouse = tmp_path / "warehouse.duckdb"
@@ -530,7 +530,7 @@ def test_the_second_data_set_publishes_and_a_late_undated_file_blocks_its_months
 def test_the_applies_rule_in_sql_is_the_one_in_python() -> None:
     """CHECK_APPLIES_SQL (publish, audit verify) is generated from gate/decision.py and agrees with it."""
     from dagster_project.gate import decision
-    from dagster_project.publish import CHECK_APPLIES_SQL
+    from dagster_project.publish.writer import CHECK_APPLIES_SQL
 
     jan, apr = date(2025, 1, 1), date(2025, 4, 1)
     checks = [(None, None), ("month", None), ("quarter", None), ("month", jan), ("quarter", apr)]

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from dagster_project.cli import app
-from dagster_project.kpi_catalog import (
+from dagster_project.cli.app import app
+from dagster_project.kpis.catalog import (
     DefinitionProblem,
     KpiDefinitionError,
     StatusRule,

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.pipeline import RunSummary
+from dagster_project.run.pipeline import RunSummary
 from dagster_project.settings import Settings
 from tests.conftest import BuiltWarehouse
 from tests.helpers import run_pipeline_on, sales_line, write_csv
@@ -787,7 +787,9 @@ def test_sample_kpis_match_an_independent_oracle(
     }
     unknown, missing = sorted(set(actual) - set(KPI_IDS)), sorted(set(KPI_IDS) - set(actual))
     # Adding a KPI is adding YAML; this oracle is independent of that YAML, so it must be taught.
-    assert not unknown, f"KPIs the independent oracle does not compute: {unknown}: add them to ORACLE_SQL and KPI_IDS"
+    assert not unknown, (
+        f"KPIs the independent oracle does not compute: {unknown}: add them to ORACLE_SQL and KPI_IDS"
+    )
     assert not missing, f"KPIs the oracle expects but kpi_values lacks: {missing}"
     # The sample has real activity here: the comparison is not of empty values.
     assert expected["net_revenue"] and expected["average_order_value"] and expected["inventory_turnover"]

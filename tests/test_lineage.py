@@ -25,15 +25,15 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project import lineage_cli
-from dagster_project.cli import app
+from dagster_project.audit.openlineage import deliver_lineage, emit_run_lineage, events_path
+from dagster_project.audit.value import ValueKey, value_lineage
+from dagster_project.audit.verify import verify_published
+from dagster_project.cli import lineage as lineage_cli
+from dagster_project.cli.app import app
 from dagster_project.definitions import build_definitions
-from dagster_project.lineage.openlineage import deliver_lineage, emit_run_lineage, events_path
-from dagster_project.lineage.value import ValueKey, value_lineage
-from dagster_project.lineage.verify import verify_published
 from dagster_project.outbound import Outbox
-from dagster_project.publish import published_path
-from dagster_project.sample_data import generate_sample_data
+from dagster_project.publish.writer import published_path
+from dagster_project.sample_data.generator import generate_sample_data
 from dagster_project.settings import DBT_PROJECT_DIR, OutboundSettings, Settings
 from tests.helpers import run_pipeline_on, write_csv
 

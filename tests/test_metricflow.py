@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.kpi_catalog import load_catalog
+from dagster_project.kpis.catalog import load_catalog
 from dagster_project.settings import DBT_PROJECT_DIR
 from tests.conftest import BuiltWarehouse
 

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project.cli import app
+from dagster_project.cli.app import app
 from dagster_project.definitions import build_definitions
 from dagster_project.defs.partitions import (
     MonthWindow,
@@ -25,7 +25,7 @@ from dagster_project.defs.publish import REASON_TAG
 from dagster_project.defs.schedules import EXTRACT_SCHEDULE, MONTHLY_JOB, MONTHLY_SCHEDULE
 from dagster_project.defs.sensors import LANDING_SENSOR, RESTATEMENT_SENSOR, time_columns
 from dagster_project.defs.transform import dbt_vars_args, prepare_dbt
-from dagster_project.pipeline import prepare_dagster_home, run_pipeline
+from dagster_project.run.pipeline import prepare_dagster_home, run_pipeline
 from dagster_project.settings import Settings, SettingsError
 from tests.conftest import BuiltWarehouse
 from tests.helpers import sales_line, write_csv

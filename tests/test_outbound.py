@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import pytest
 
-from dagster_project.alerts import Alert, notify_alerts
+from dagster_project.insights.alerts import Alert, notify_alerts
 from dagster_project.outbound import (
     Destination,
     Outbox,
@@ -294,8 +294,8 @@ def test_kpi_run_prints_a_line_per_failed_destination_and_keeps_its_exit_code(
     """The summary names each destination that failed (redacted); the run's outcome stays as it was."""
     from typer.testing import CliRunner
 
-    from dagster_project import pipeline
-    from dagster_project.cli import app
+    from dagster_project.cli.app import app
+    from dagster_project.run import pipeline
 
     (tmp_path / "landing").mkdir()
     outbound = OutboundSettings(

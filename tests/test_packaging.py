@@ -36,7 +36,11 @@ def test_every_pin_has_a_hash(name: str) -> None:
 
 
 def test_makefile_installs_with_require_hashes() -> None:
-    installs = [line for line in (ROOT / "Makefile").read_text().splitlines() if " install " in line and " -r " in line]
+    installs = [
+        line
+        for line in (ROOT / "Makefile").read_text().splitlines()
+        if " install " in line and " -r " in line
+    ]
     assert {lock for lock in LOCKS if any(lock in line for line in installs)} == set(LOCKS)
     assert all("--require-hashes" in line for line in installs), installs
 

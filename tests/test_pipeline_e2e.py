@@ -10,12 +10,12 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project.cli import EXIT_BAD_INPUT, app
+from dagster_project.cli.app import EXIT_BAD_INPUT, app
 from dagster_project.contract import load_contract
 from dagster_project.defs.transform import prepare_dbt
-from dagster_project.extract import file_sha256
-from dagster_project.pipeline import run_pipeline
-from dagster_project.sample_data import SampleDataSummary, generate_sample_data
+from dagster_project.extract.loader import file_sha256
+from dagster_project.run.pipeline import run_pipeline
+from dagster_project.sample_data.generator import SampleDataSummary, generate_sample_data
 from dagster_project.settings import PROJECT_ROOT, Settings
 from tests.helpers import write_csv
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project import publish as publisher
-from dagster_project.lineage.provenance import KpiInput, RunProvenance, SourceText
-from dagster_project.lineage.verify import verify_published
-from dagster_project.publish import (
+from dagster_project.audit.provenance import KpiInput, RunProvenance, SourceText
+from dagster_project.audit.verify import verify_published
+from dagster_project.publish import writer as publisher
+from dagster_project.publish.writer import (
     CONTRACT_TABLES,
     PUBLISHED_TABLES,
     STORAGE_VERSION,

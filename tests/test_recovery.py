@@ -19,10 +19,9 @@ import pytest
 from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
 from dagster._core.utils import make_new_run_id
 
-from dagster_project.defs.extract import WAREHOUSE_POOL
-from dagster_project.defs.transform import build_dbt_resource
-from dagster_project.pipeline import prepare_dagster_home
-from dagster_project.run_recovery import (
+from dagster_project.defs.resources import WAREHOUSE_POOL, build_dbt_resource
+from dagster_project.run.pipeline import prepare_dagster_home
+from dagster_project.run.recovery import (
     PoolBusyError,
     install_claim_wait_fix,
     owner_tags,
@@ -151,7 +150,7 @@ def test_the_dbt_wrapper_child_dies_when_its_parent_is_killed(wrapped: bool) -> 
         [
             sys.executable,
             "-c",
-            "from dagster_project.dbt_child import exec_with_parent; exec_with_parent(['sleep', '60'])",
+            "from dagster_project.run.dbt_child import exec_with_parent; exec_with_parent(['sleep', '60'])",
         ]
         if wrapped
         else ["sleep", "60"]
@@ -188,14 +187,14 @@ def test_the_dbt_wrapper_child_dies_when_its_parent_is_killed(wrapped: bool) -> 
 def test_the_dbt_wrapper_exits_when_its_parent_died_before_it_could_ask_to_die_with_it() -> None:
     """kill -9 between the fork and prctl: the wrapper's parent is no longer the process that
     started it (KPI_DBT_PARENT_PID), so it exits instead of running dbt as an orphan."""
-    wrapper = "from dagster_project.dbt_child import exec_with_parent; exec_with_parent(['sleep', '60'])"
+    wrapper = "from dagster_project.run.dbt_child import exec_with_parent; exec_with_parent(['sleep', '60'])"
     env = os.environ | {"KPI_DBT_PARENT_PID": str(_dead_pid())}
     done = subprocess.run([sys.executable, "-c", wrapper], env=env, timeout=30)
     assert done.returncode == 128 + signal.SIGKILL
 
 
 def test_stopping_a_run_kills_its_dbt_child_only(tmp_path: Path) -> None:
-    from dagster_project.run_recovery import kill_children
+    from dagster_project.run.recovery import kill_children
 
     (tmp_path / "dbt").write_text("#!/bin/sh\nsleep 60\n")  # a process named dbt, with a child
     (tmp_path / "dbt").chmod(0o755)
@@ -267,7 +266,7 @@ def _dbt_child(process: subprocess.Popen) -> psutil.Process | None:
 def test_after_sigterm_and_kill_9_mid_dbt_the_next_run_completes_and_verifies(tmp_path: Path) -> None:
     """Done-when of issue 13: SIGTERM mid-dbt ends `kpi run` within seconds; kill -9 mid-dbt leaves
     no dbt behind; the next `kpi run` completes without manual steps and the store verifies."""
-    from dagster_project.sample_data import generate_sample_data
+    from dagster_project.sample_data.generator import generate_sample_data
 
     landing, data = tmp_path / "landing", tmp_path / "data"
     generate_sample_data(landing, sales_lines=2_000)
@@ -319,7 +318,7 @@ def test_a_bad_duckdb_memory_limit_stops_kpi_with_exit_2_naming_it(
 ) -> None:
     from typer.testing import CliRunner
 
-    from dagster_project.cli import EXIT_BAD_INPUT, app
+    from dagster_project.cli.app import EXIT_BAD_INPUT, app
 
     monkeypatch.setenv("KPI_DUCKDB_MEMORY_LIMIT", value)
     monkeypatch.setenv("KPI_DATA_DIR", str(tmp_path / "data"))
@@ -357,7 +356,7 @@ def test_dbt_spills_in_the_data_folders_tmp_like_the_pipelines_own_connections(
 
 
 def test_two_runs_in_the_same_second_get_log_files_of_their_own(tmp_path: Path) -> None:
-    from dagster_project.cli import new_log_file
+    from dagster_project.cli.app import new_log_file
 
     first, second = new_log_file(tmp_path), new_log_file(tmp_path)
     assert first != second and first.exists() and second.exists()
@@ -366,7 +365,7 @@ def test_two_runs_in_the_same_second_get_log_files_of_their_own(tmp_path: Path) 
 def test_run_history_older_than_the_retention_is_pruned(tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from dagster_project.run_log_storage import prune_run_history
+    from dagster_project.run.run_log_storage import prune_run_history
 
     instance = _instance(tmp_path)
 
@@ -416,7 +415,7 @@ def test_stopping_the_dev_command_stops_its_whole_process_group(tmp_path: Path) 
         "print(' '.join(str(k.pid) for k in kids), flush=True); time.sleep(300)"
     )
     script = (
-        "import sys; from pathlib import Path; from dagster_project.cli import run_process_group; "
+        "import sys; from pathlib import Path; from dagster_project.cli.app import run_process_group; "
         f"sys.exit(run_process_group([sys.executable, '-c', {dagster_dev!r}], Path('.')))"
     )
     kpi_dev = subprocess.Popen(

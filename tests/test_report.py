@@ -12,11 +12,10 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project.cli import app
-from dagster_project.publish import published_path
-from dagster_project.report import write_report
-from dagster_project.report.html import CHROMIUM, CHROMIUM_ARGS
-from dagster_project.report_cli import format_value
+from dagster_project.cli.app import app
+from dagster_project.publish.writer import published_path
+from dagster_project.render.html import CHROMIUM, CHROMIUM_ARGS, write_report
+from dagster_project.render.terminal import format_value
 from tests.conftest import BuiltWarehouse
 
 PERIOD = "2025-10"  # the hand-checked month
@@ -31,7 +30,9 @@ STATUS_BACKGROUNDS = {
 def chromium() -> Path:
     """/usr/bin/chromium, which `make test` installs from the OS packages (`make system-packages`)."""
     if not CHROMIUM.exists():
-        pytest.fail(f"No browser: {CHROMIUM} is missing; run `make system-packages` (OS packages chromium, chromium-driver).")
+        pytest.fail(
+            f"No browser: {CHROMIUM} is missing; run `make system-packages` (OS packages chromium, chromium-driver)."
+        )
     return CHROMIUM
 
 

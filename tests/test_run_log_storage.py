@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from dagster_project.pipeline import DAGSTER_YAML, prepare_dagster_home
-from dagster_project.run_log_storage import PooledSqliteEventLogStorage
+from dagster_project.run.pipeline import DAGSTER_YAML, prepare_dagster_home
+from dagster_project.run.run_log_storage import PooledSqliteEventLogStorage
 from dagster_project.settings import Settings
 
 

@@ -15,8 +15,8 @@ import duckdb
 import pytest
 
 from dagster_project.contract import load_contract
-from dagster_project.extract import load_entity
-from dagster_project.sample_data import ENTITIES, SampleDataSummary, generate_sample_data
+from dagster_project.extract.loader import load_entity
+from dagster_project.sample_data.generator import ENTITIES, SampleDataSummary, generate_sample_data
 
 SALES_LINES = 3000
 

@@ -18,9 +18,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from dagster_project.cli import app
-from dagster_project.publish import CheckResult, GateResult, publish_scorecards, published_path
-from dagster_project.report_cli import (
+from dagster_project.cli.app import app
+from dagster_project.publish.writer import CheckResult, GateResult, publish_scorecards, published_path
+from dagster_project.render.terminal import (
     ReportError,
     format_change,
     format_value,

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from dagster_project.engines.spark import java_available
-from dagster_project.sample_data import generate_sample_data
+from dagster_project.sample_data.generator import generate_sample_data
 from dagster_project.settings import Settings, engine_from_env
 from tests.helpers import run_pipeline_on
 

@@ -1,4 +1,4 @@
-"""Text for the terminal and the shell (dagster_project/terminal.py): control characters in data
+"""Text for the terminal and the shell (dagster_project/render/text.py): control characters in data
 values are shown escaped, never sent raw; the `kpi lineage` command is shell-quoted wherever it is built."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from dagster_project import report_cli
-from dagster_project.alerts import Alert
-from dagster_project.report_cli import KpiRow, Period, ScorecardData, scorecard_report
-from dagster_project.terminal import json_for_terminal, kpi_lineage_command, printable, printable_tree
+from dagster_project.insights.alerts import Alert
+from dagster_project.render import terminal as report_cli
+from dagster_project.render.terminal import KpiRow, Period, ScorecardData, scorecard_report
+from dagster_project.render.text import json_for_terminal, kpi_lineage_command, printable, printable_tree
 
 HOSTILE = "Shop\x1b[2J\x1b]0;owned\x07\x00\x9b31m\x7f\rend"
 

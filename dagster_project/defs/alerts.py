@@ -1,11 +1,11 @@
 """Early warning in Dagster: a non-blocking (WARN) check on the dbt model `scorecard/kpi_alerts` that
-lists the latest periods' alerts and sends them through the notification hook (dagster_project/alerts.py)."""
+lists the latest periods' alerts and sends them through the notification hook (dagster_project/insights/alerts.py)."""
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.alerts import Alert, latest_alerts, notify_alerts
-from dagster_project.defs.extract import WAREHOUSE_POOL
+from dagster_project.defs.resources import WAREHOUSE_POOL
+from dagster_project.insights.alerts import Alert, latest_alerts, notify_alerts
 from dagster_project.outbound import Delivery
 from dagster_project.settings import Settings
 

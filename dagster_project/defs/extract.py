@@ -8,12 +8,9 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from dagster_project.contract import Contract, Entity, load_contract
-from dagster_project.defs.resources import LandingZone
-from dagster_project.extract import EntityLoadResult, load_entity, top_quarantine_reasons
+from dagster_project.defs.resources import WAREHOUSE_POOL, LandingZone
+from dagster_project.extract.loader import EntityLoadResult, load_entity, top_quarantine_reasons
 
-# Every asset that writes the warehouse file runs in this pool (limit 1 in dagster.yaml): DuckDB
-# allows one writing process per file.
-WAREHOUSE_POOL = "duckdb_warehouse"
 TRANSIENT_RETRIES = 3
 
 

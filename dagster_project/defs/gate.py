@@ -17,7 +17,7 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.extract import WAREHOUSE_POOL
+from dagster_project.defs.resources import WAREHOUSE_POOL
 from dagster_project.engines import run_gate_check
 from dagster_project.gate import decision
 from dagster_project.gate.runner import CheckOutcome, CheckSpec, Gate, load_gate

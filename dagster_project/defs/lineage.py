@@ -1,9 +1,9 @@
 """OpenLineage events for runs launched from the Dagster UI, schedules and sensors (`kpi run` emits
-its own right after the run): sensors on run success and failure (dagster_project/lineage/openlineage.py)."""
+its own right after the run): sensors on run success and failure (dagster_project/audit/openlineage.py)."""
 
 import dagster as dg
 
-from dagster_project.lineage.openlineage import deliver_lineage, emit_run_lineage
+from dagster_project.audit.openlineage import deliver_lineage, emit_run_lineage
 from dagster_project.settings import Settings
 
 

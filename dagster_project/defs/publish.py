@@ -1,5 +1,5 @@
 """The publish asset: write, audit, publish. Runs after the gate and publishes every complete period
-the gate let through into published.duckdb (dagster_project/publish.py does the writing)."""
+the gate let through into published.duckdb (dagster_project/publish/writer.py does the writing)."""
 
 import json
 from datetime import date
@@ -9,13 +9,13 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from dagster_project.defs.extract import WAREHOUSE_POOL
+from dagster_project.audit.provenance import collect_provenance
 from dagster_project.defs.gate import ensure_check_results
+from dagster_project.defs.resources import WAREHOUSE_POOL
 from dagster_project.gate import decision
 from dagster_project.gate.decision import Failure, Period
 from dagster_project.gate.runner import Gate, load_gate
-from dagster_project.lineage.provenance import collect_provenance
-from dagster_project.publish import CheckResult, GateResult, publish_scorecards
+from dagster_project.publish.writer import CheckResult, GateResult, publish_scorecards
 
 PUBLISHED_KEY = dg.AssetKey(["published", "scorecard"])
 STAGED = [dg.AssetKey(["scorecard", "scorecard"]), dg.AssetKey(["scorecard", "scorecard_scores"])]

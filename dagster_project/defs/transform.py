@@ -12,28 +12,19 @@ month rebuilds them.
 
 import json
 import os
-import sys
 from collections.abc import Iterator, Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from dagster_project.dbt_child import PARENT_PID_VARIABLE
-from dagster_project.defs.extract import WAREHOUSE_POOL
+from dagster_project.audit.artifacts import archive_dbt_invocation
 from dagster_project.defs.partitions import dbt_window_env, window_for_range
+from dagster_project.defs.resources import WAREHOUSE_POOL, build_dbt_resource, kpi_dbt_project
 from dagster_project.engines import after_dbt_build, before_dbt_build
-from dagster_project.lineage.artifacts import archive_dbt_invocation
+from dagster_project.run.dbt_child import PARENT_PID_VARIABLE
 from dagster_project.settings import DBT_PROJECT_DIR, KPI_DEFINITIONS_DIR, Settings, environment_overrides
-
-
-@cache
-def kpi_dbt_project() -> DbtProject:
-    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    project.prepare_if_dev()  # parses only under `dagster dev`; `kpi` and the tests call prepare_dbt()
-    return project
 
 
 def prepare_dbt(force: bool = False) -> Path:
@@ -174,19 +165,3 @@ def with_parent_pid(env: Mapping[str, str]) -> dict[str, str]:
 def dbt_vars_args(as_of: str | None) -> list[str]:
     """`--vars` for dbt: the as-of date, when set."""
     return ["--vars", json.dumps({"kpi_as_of": as_of})] if as_of else []
-
-
-def build_dbt_resource() -> DbtCliResource:
-    return DbtCliResource(
-        project_dir=kpi_dbt_project(), profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=_dbt_executable()
-    )
-
-
-def _dbt_executable() -> str:
-    """`kpi-dbt` beside this Python (works without the venv on PATH): dbt, killed when the process
-    that started it dies (dagster_project/dbt_child.py); else dbt beside this Python or on PATH."""
-    for name in ("kpi-dbt", "dbt"):
-        for folder in (Path(sys.executable).parent, Path(sys.prefix) / "bin"):
-            if (folder / name).exists():
-                return str(folder / name)
-    return "dbt"

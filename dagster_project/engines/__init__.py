@@ -35,7 +35,7 @@ def run_gate_check(
     """One quality-gate check on the engine's tables: GX through SQL on DuckDB, through Spark on Spark."""
     settings = Settings.from_env()
     if settings.engine == "spark":
-        from dagster_project.engines.gate_spark import run_check_spark
+        from dagster_project.gate.spark import run_check_spark
 
         return run_check_spark(spec, settings, gate)
     return run_check(spec, warehouse_path, gate, connection_config)

@@ -11,22 +11,18 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import typer
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from dagster_project.lineage.value import LineageError, ValueKey, value_lineage
-from dagster_project.lineage.verify import VerifyReport, verify_published
+from dagster_project.audit.value import LineageError, ValueKey, value_lineage
+from dagster_project.audit.verify import VerifyReport, verify_published
+from dagster_project.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, _settings, console, err_console
 from dagster_project.outbound import redact, redact_url
-from dagster_project.publish import published_path
-from dagster_project.report_cli import ReportError, format_value, parse_period
-from dagster_project.terminal import json_for_terminal, printable, printable_tree
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-_WIDTH = None if sys.stdout.isatty() else 110
-console = Console(width=_WIDTH)
-err_console = Console(stderr=True, width=_WIDTH)
+from dagster_project.publish.writer import published_path
+from dagster_project.render.terminal import ReportError, format_value, parse_period
+from dagster_project.render.text import json_for_terminal, printable, printable_tree
 
 audit_app = typer.Typer(help="Check the published store's audit trail.", no_args_is_help=True)
 
@@ -38,8 +34,6 @@ DataDirOption = Annotated[
 
 def _data_dir(data_dir: Path | None) -> Path:
     """--data-dir, else KPI_DATA_DIR (and .env) through the CLI's one settings helper (exit 2 on a bad value)."""
-    from dagster_project.cli import _settings  # here, not at the top: cli imports this module
-
     return _settings(data_dir=data_dir).data_dir
 
 

@@ -17,16 +17,16 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.lineage.artifacts import blob_path, sha256_hex
-from dagster_project.lineage.hashing import (
+from dagster_project.audit.artifacts import blob_path, sha256_hex
+from dagster_project.audit.hashing import (
     GENESIS_HASH,
     digest_sql,
     period_content_sql,
     record_hash,
     row_json_sql,
 )
-from dagster_project.lineage.seal import SEAL_TABLES, key_sql, verify_seals
-from dagster_project.publish import (
+from dagster_project.audit.seal import SEAL_TABLES, key_sql, verify_seals
+from dagster_project.publish.writer import (
     CHECK_APPLIES_SQL,
     CHECK_RESULTS_COLUMNS,
     COMPARISON_COLUMNS,

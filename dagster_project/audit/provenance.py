@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from dagster_project.lineage.artifacts import DbtInvocation, latest_dbt_invocation, read_blob, sha256_hex
+from dagster_project.audit.artifacts import DbtInvocation, latest_dbt_invocation, read_blob, sha256_hex
 from dagster_project.settings import EXPECTATIONS_DIR, KPI_DEFINITIONS_DIR, PROJECT_ROOT
 
 # The packages whose versions a publication records.

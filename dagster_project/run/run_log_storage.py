@@ -61,7 +61,7 @@ class KpiSqliteStorage(DagsterSqliteStorage):
     """Dagster's SQLite storage under `base_dir` with the fast event log and no fsyncs (see above)."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
-        from dagster_project.run_recovery import install_claim_wait_fix
+        from dagster_project.run.recovery import install_claim_wait_fix
 
         relax_run_history_fsync(Path(base_dir))
         # Every process of this instance (kpi run, dagster dev's webserver, daemon and run workers)

@@ -1,7 +1,7 @@
 """Gather one period's published scorecard (every org unit), its trends, scores and alerts, and
 render them as one HTML file with everything inlined: no script, style, font or image is fetched.
 
-Numbers and labels are formatted by the helpers `kpi scorecard` uses (dagster_project/report_cli.py),
+Numbers and labels are formatted by the helpers `kpi scorecard` uses (dagster_project/render/terminal.py),
 so the terminal and the HTML report always show a value the same way.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup, escape
 
-from dagster_project.alerts import Alert, period_alerts
-from dagster_project.report_cli import (
+from dagster_project.insights.alerts import Alert, period_alerts
+from dagster_project.render.terminal import (
     LANGUAGES,
     MISSING,
     TEXTS,
@@ -32,7 +32,7 @@ from dagster_project.report_cli import (
     period_of,
     perspective_order,
 )
-from dagster_project.terminal import kpi_lineage_command
+from dagster_project.render.text import kpi_lineage_command
 
 TREND_PERIODS = 12
 STATUSES = ("green", "amber", "red", "no_target", "no_data")
@@ -392,7 +392,7 @@ def alert_reason(alert: Alert, lang: str) -> str:
 @cache
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("dagster_project.report", "templates"),
+        loader=jinja2.PackageLoader("dagster_project.render", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -35,17 +35,17 @@ from typing import Literal
 
 import duckdb
 
-from dagster_project.gate import decision
-from dagster_project.gate.decision import SEVERITIES
-from dagster_project.lineage.hashing import (
+from dagster_project.audit.hashing import (
     GENESIS_HASH,
     digest_sql,
     period_content_sql,
     record_hash,
     row_json_sql,
 )
-from dagster_project.lineage.provenance import RunProvenance
-from dagster_project.lineage.seal import SEAL_TABLES, SEALED_ROW_HASHES_COLUMNS, SEALS_COLUMNS, write_seal
+from dagster_project.audit.provenance import RunProvenance
+from dagster_project.audit.seal import SEAL_TABLES, SEALED_ROW_HASHES_COLUMNS, SEALS_COLUMNS, write_seal
+from dagster_project.gate import decision
+from dagster_project.gate.decision import SEVERITIES
 
 PUBLISHED_FILE_NAME = "published.duckdb"
 NEXT_SUFFIX = ".next"
@@ -307,7 +307,7 @@ CONTRACT_TABLES: dict[str, tuple[tuple[str, str], ...]] = {
     "value_inputs": VALUE_INPUTS_COLUMNS,
     "scorecard_row_hashes": ROW_HASHES_COLUMNS,
     "kpi_alerts": ALERTS_COLUMNS,
-    # The seal over every published table, per publication (dagster_project/lineage/seal.py).
+    # The seal over every published table, per publication (dagster_project/audit/seal.py).
     "publication_seals": SEALS_COLUMNS,
     "sealed_row_hashes": SEALED_ROW_HASHES_COLUMNS,
 }
@@ -679,7 +679,7 @@ def _stage(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"create temp table staged_scores as select {_casts(SCORES_COLUMNS)} from wh.{'.'.join(STAGED_SCORES)}"
     )
-    # The content hash of each period (dagster_project/lineage/hashing.py), recomputed by `kpi audit verify`.
+    # The content hash of each period (dagster_project/audit/hashing.py), recomputed by `kpi audit verify`.
     con.execute(
         "create temp table staged_periods as "
         + period_content_sql("staged_scorecard", "staged_scores", SCORECARD_CONTENT_COLUMNS, SCORES_COLUMNS)

@@ -17,9 +17,9 @@ from typing import Any
 import duckdb
 import yaml
 
-from dagster_project.lineage.artifacts import read_blob
-from dagster_project.lineage.hashing import canonical
-from dagster_project.publish import published_path
+from dagster_project.audit.artifacts import read_blob
+from dagster_project.audit.hashing import canonical
+from dagster_project.publish.writer import published_path
 
 SCHEMA_VERSION = 1
 

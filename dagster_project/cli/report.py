@@ -1,4 +1,4 @@
-"""`kpi report`: the typer command (registered in dagster_project/cli.py)."""
+"""`kpi report`: the typer command (registered in dagster_project/cli/app.py)."""
 
 from __future__ import annotations
 
@@ -40,9 +40,9 @@ def report_command(
     ] = None,
 ) -> None:
     """Write the scorecard report of a period: one self-contained HTML file (no network needed to view it)."""
-    from dagster_project.cli import EXIT_BAD_INPUT, _settings, console, err_console
-    from dagster_project.report.html import take_screenshot, write_report
-    from dagster_project.report_cli import ReportError
+    from dagster_project.cli.common import EXIT_BAD_INPUT, _settings, console, err_console
+    from dagster_project.render.html import take_screenshot, write_report
+    from dagster_project.render.terminal import ReportError
 
     settings = _settings(data_dir=data_dir)
     try:

@@ -28,9 +28,9 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from dagster_project.kpi_catalog import PERSPECTIVES
-from dagster_project.publish import GRAINS, published_path
-from dagster_project.terminal import printable, printable_tree
+from dagster_project.kpis.catalog import PERSPECTIVES
+from dagster_project.publish.writer import GRAINS, published_path
+from dagster_project.render.text import printable, printable_tree
 
 LANGUAGES = ("en", "zh")
 MISSING = "—"  # a value that is not there (no data, no target, no prior period)

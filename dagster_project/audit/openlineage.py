@@ -44,9 +44,9 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.serde import Serde
 
-from dagster_project.lineage.artifacts import DbtInvocation, dbt_invocations, read_blob
+from dagster_project.audit.artifacts import DbtInvocation, dbt_invocations, read_blob
 from dagster_project.outbound import Delivery, Outbox, deliver, lineage_destination
-from dagster_project.publish import CONTRACT_TABLES, PUBLISHED_TABLES, published_path
+from dagster_project.publish.writer import CONTRACT_TABLES, PUBLISHED_TABLES, published_path
 from dagster_project.settings import DEFAULT_OPENLINEAGE_NAMESPACE, OutboundSettings
 
 PRODUCER = "https://github.com/kpi-pipeline/kpi-pipeline"

@@ -23,16 +23,16 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.utils import make_new_run_id
 from dagster._utils.error import SerializableErrorInfo
 
+from dagster_project.audit.openlineage import deliver_lineage, emit_run_lineage
 from dagster_project.contract import load_contract
 from dagster_project.definitions import PIPELINE_JOB, build_definitions
-from dagster_project.defs.extract import WAREHOUSE_POOL, raw_asset_key
+from dagster_project.defs.extract import raw_asset_key
 from dagster_project.defs.partitions import MonthWindow, month_key, parse_month, partition_range_tags
 from dagster_project.defs.publish import REASON_TAG
+from dagster_project.defs.resources import WAREHOUSE_POOL
 from dagster_project.defs.transform import PARTITIONED_STEP, UNPARTITIONED_STEP, prepare_dbt
-from dagster_project.lineage.openlineage import deliver_lineage, emit_run_lineage
 from dagster_project.outbound import redact, undelivered
-from dagster_project.run_log_storage import prune_run_history, relax_run_history_fsync
-from dagster_project.run_recovery import (
+from dagster_project.run.recovery import (
     PoolBusyError,
     RecoveredRun,
     install_claim_wait_fix,
@@ -42,6 +42,7 @@ from dagster_project.run_recovery import (
     recover_dead_runs,
     wait_for_pool,
 )
+from dagster_project.run.run_log_storage import prune_run_history, relax_run_history_fsync
 from dagster_project.settings import Settings, environment_overrides, private_files
 
 # Instance settings written to a new DAGSTER_HOME: no telemetry, and one op at a time in the
@@ -51,7 +52,7 @@ DAGSTER_YAML = {
     "concurrency": {"pools": {"default_limit": 1}},
 }
 # The storage block of dagster.yaml (run_log_storage.py): Dagster's SQLite layout in the home folder.
-STORAGE_MODULE, STORAGE_CLASS = "dagster_project.run_log_storage", "KpiSqliteStorage"
+STORAGE_MODULE, STORAGE_CLASS = "dagster_project.run.run_log_storage", "KpiSqliteStorage"
 
 
 @dataclass

@@ -31,12 +31,20 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from dagster_project.lineage_cli import audit_app, lineage
-from dagster_project.report.command import report_command
-from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError
-from dagster_project.terminal import printable
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from dagster_project.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_OK,
+    DataDirOption,
+    LandingDirOption,
+    _settings,
+    console,
+    err_console,
+)
+from dagster_project.cli.lineage import audit_app, lineage
+from dagster_project.cli.report import report_command
+from dagster_project.render.text import printable
+from dagster_project.settings import PROJECT_ROOT
 
 app = typer.Typer(
     pretty_exceptions_show_locals=False,
@@ -56,39 +64,6 @@ contract_app = typer.Typer(help="The source data contract of the landing folder.
 app.add_typer(contract_app, name="contract")
 app.command("lineage")(lineage)
 app.add_typer(audit_app, name="audit")
-# Logs and CI capture output without a terminal: Rich would fall back to 80 columns there.
-_WIDTH = None if sys.stdout.isatty() else 110
-console = Console(width=_WIDTH)
-err_console = Console(stderr=True, width=_WIDTH)
-
-LandingDirOption = Annotated[
-    Path | None,
-    typer.Option("--landing-dir", help="Landing folder (default: $KPI_LANDING_DIR or data/landing)."),
-]
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir", help="Data folder for the warehouse and Dagster (default: $KPI_DATA_DIR or data)."
-    ),
-]
-
-
-def _settings(landing_dir: Path | None = None, data_dir: Path | None = None) -> Settings:
-    """The settings from the environment (and .env, read by `_read_dotenv`); a bad value exits with
-    code 2, naming the variable."""
-    if landing_dir is not None:
-        os.environ["KPI_LANDING_DIR"] = str(landing_dir.expanduser().resolve())
-    if data_dir is not None:
-        os.environ["KPI_DATA_DIR"] = str(data_dir.expanduser().resolve())
-    try:
-        return Settings.from_env()
-    except SettingsError as error:
-        err_console.print(
-            f"✗ Configuration: {error}", style="red", markup=False, highlight=False, soft_wrap=True
-        )
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-
-
 _MONTHS_HELP = "month partition to compute and publish (YYYY-MM); the quarters and years the months belong to are recomputed too. Default: every month."
 
 
@@ -123,9 +98,9 @@ def run(
 
     Exit codes: 0 ok, 1 a period blocked or the run failed, 2 bad input or configuration.
     """
-    from dagster_project.kpi_catalog import check_definitions
-    from dagster_project.pipeline import PeriodError, RunInterrupted, month_window, run_pipeline
-    from dagster_project.run_recovery import PoolBusyError
+    from dagster_project.kpis.catalog import check_definitions
+    from dagster_project.run.pipeline import PeriodError, RunInterrupted, month_window, run_pipeline
+    from dagster_project.run.recovery import PoolBusyError
 
     settings = _settings(landing_dir, data_dir)
     if not settings.landing_dir.is_dir():
@@ -377,7 +352,7 @@ def sample_data(
     ] = False,
 ) -> None:
     """Write a deterministic sample landing folder in the shape of the data contract."""
-    from dagster_project.sample_data import generate_sample_data
+    from dagster_project.sample_data.generator import generate_sample_data
 
     settings = _settings(landing_dir)
     target = settings.landing_dir
@@ -461,7 +436,7 @@ def _print_definition_problems(problems: list) -> None:
 @definitions_app.command("check")
 def definitions_check(definitions_dir: DefinitionsDirOption = None) -> None:
     """Validate the KPI definitions: governance fields, enums, references between metrics and measures."""
-    from dagster_project.kpi_catalog import KpiDefinitionError, load_catalog
+    from dagster_project.kpis.catalog import KpiDefinitionError, load_catalog
     from dagster_project.settings import KPI_DEFINITIONS_DIR
 
     try:
@@ -478,7 +453,7 @@ def definitions_list(
     definitions_dir: DefinitionsDirOption = None,
 ) -> None:
     """List the KPIs by perspective: id, label, unit, polarity, owner and version."""
-    from dagster_project.kpi_catalog import KpiDefinitionError, load_catalog, sorted_for_listing
+    from dagster_project.kpis.catalog import KpiDefinitionError, load_catalog, sorted_for_listing
     from dagster_project.settings import KPI_DEFINITIONS_DIR
 
     if lang not in ("en", "zh"):
@@ -512,8 +487,8 @@ def dev(
 ) -> None:
     """Start the Dagster UI on localhost with the pipeline's persistent DAGSTER_HOME."""
     from dagster_project.defs.transform import prepare_dbt
-    from dagster_project.pipeline import prepare_dagster_home
-    from dagster_project.run_recovery import recover_dead_runs
+    from dagster_project.run.pipeline import prepare_dagster_home
+    from dagster_project.run.recovery import recover_dead_runs
 
     settings = _settings(data_dir=data_dir)
     os.environ.update(settings.environment())  # for the UI's runs, and dbt under them
@@ -590,7 +565,7 @@ def scorecard(
     data_dir: DataDirOption = None,
 ) -> None:
     """Show the published scorecard of a period and org unit: KPIs by perspective, then the scores."""
-    from dagster_project.report_cli import ReportError, scorecard_report
+    from dagster_project.render.terminal import ReportError, scorecard_report
 
     settings = _settings(data_dir=data_dir)
     try:
@@ -609,7 +584,7 @@ def status(
     ] = 10,
 ) -> None:
     """Show the publication log: latest publications, blocked attempts and why, a one-line summary."""
-    from dagster_project.report_cli import ReportError, status_report
+    from dagster_project.render.terminal import ReportError, status_report
 
     settings = _settings(data_dir=data_dir)
     try:

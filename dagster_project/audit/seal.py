@@ -25,7 +25,7 @@ from typing import Literal
 
 import duckdb
 
-from dagster_project.lineage.hashing import GENESIS_HASH, record_hash, row_json_sql
+from dagster_project.audit.hashing import GENESIS_HASH, record_hash, row_json_sql
 
 SEALS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("seal_id", "bigint"),

@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.outbound import Delivery, Outbox, deliver, redact, webhook_destination
+from dagster_project.render.text import kpi_lineage_command
 from dagster_project.settings import DEFAULT_OUTBOUND_TIMEOUT_SECONDS, OutboundSettings
-from dagster_project.terminal import kpi_lineage_command
 
 WEBHOOK_ENV = "KPI_ALERT_WEBHOOK_URL"
 STAGED_ALERTS_TABLE = "scorecard.kpi_alerts"

@@ -1,0 +1,1 @@
+"""The `kpi` command: a module per command group over the same functions Dagster runs."""

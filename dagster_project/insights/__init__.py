@@ -1,0 +1,1 @@
+"""What the published values say: early warnings (kpi_alerts)."""

@@ -1,0 +1,1 @@
+"""Publication: the BI contract, publish decisions, the versioned writer and atomic replacement."""

@@ -1,0 +1,1 @@
+"""Generated sample data for the quick start and the tests."""
