@@ -157,7 +157,9 @@ def prepare_landing(size: str, work_dir: Path) -> Landing:
         "end_month": NEW_MONTH,
         "months": BASE_MONTHS + 1,
         "seed": SEED,
-        "generator_mtime": (REPO_ROOT / "dagster_project" / "sample_data.py").stat().st_mtime,
+        "generator_mtime": max(
+            path.stat().st_mtime for path in (REPO_ROOT / "dagster_project" / "sample_data").glob("*.py")
+        ),
     }
     stamp = root / "parameters.json"
     if not stamp.exists() or json.loads(stamp.read_text()) != parameters:
