@@ -494,6 +494,7 @@ def rewrite_as_two_year_files(landing: Path, undated_share: float = 0.005) -> No
                 )
 
 
+@pytest.mark.e2e
 def test_the_second_data_set_publishes_and_a_late_undated_file_blocks_its_months(tmp_path: Path) -> None:
     landing, data = tmp_path / "landing", tmp_path / "data"
     generate_sample_data(landing, sales_lines=10_000)
