@@ -30,14 +30,16 @@ run: $(STAMP)
 	@# The HTML scorecard report of the latest published month; its path is the last line printed.
 	@echo "Scorecard report:" && $(KPI) report
 
+# Both cores (pytest-xdist); a test file's tests stay in one worker, so they share its fixtures.
+TEST_WORKERS ?= 2
 test: $(STAMP) system-packages
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The fast lane: unit tests, definition loading and dbt unit tests, no pipeline run (under two minutes).
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -m "not e2e and not spark"
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e and not spark"
 
 # OS packages the tests need and pip cannot install: Chromium renders the HTML report in the browser
 # tests. Installed with apt-get when missing and we are root; otherwise the command says what to install.

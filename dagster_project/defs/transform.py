@@ -10,6 +10,7 @@ in environment variables and the incremental models replace only those months; a
 month rebuilds them.
 """
 
+import fcntl
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -31,9 +32,15 @@ def prepare_dbt(force: bool = False) -> Path:
     """Parse the dbt project (and so validate the semantic manifest) unless the manifest is newer
     than every file of the project and the KPI definitions; returns the manifest path."""
     project = kpi_dbt_project()
-    if force or _manifest_is_stale(project.manifest_path):
-        with environment_overrides(with_parent_pid({})):
-            build_dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path).wait()
+    target = Path(project.target_path)
+    target.mkdir(parents=True, exist_ok=True)
+    # One parse at a time: two processes (two `kpi` commands, test workers) would otherwise write the
+    # same manifest at once and one could read it half-written.
+    with (target / ".parse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if force or _manifest_is_stale(project.manifest_path):
+            with environment_overrides(with_parent_pid({})):
+                build_dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project.manifest_path
 
 
