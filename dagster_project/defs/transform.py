@@ -150,8 +150,9 @@ def _build(
 ) -> Iterator[Any]:
     """Run a dbt command (with `env` added to its environment) and stream its events; then archive
     its manifest and run results by hash for the audit trail (docs/audit.md). On engine spark, land
-    the extracted sources for dbt first and, after the step that builds the staged scorecards, make
-    them readable by the publish step."""
+    the extracted sources for dbt first and, after every step, make what it built readable in
+    warehouse.duckdb: the gate's fingerprints (gate/decision.py) read the rows there right after a
+    check, and the publish step reads the staged scorecards the partitioned step builds."""
     settings = Settings.from_env()
     before_dbt_build(settings)
     # dagster-dbt starts dbt with a copy of os.environ; the date window bounds dbt's calendar, and the
@@ -159,8 +160,7 @@ def _build(
     with environment_overrides(with_parent_pid({**settings.date_window.environment(), **(env or {})})):
         invocation = dbt.cli(args, context=context)
     yield from invocation.stream()
-    if stages_scorecards:
-        after_dbt_build(settings)
+    after_dbt_build(settings, staged=stages_scorecards)
     archive_dbt_invocation(invocation.target_path, context.run_id, settings.data_dir, context.op.name)
 
 

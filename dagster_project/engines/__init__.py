@@ -21,12 +21,13 @@ def before_dbt_build(settings: Settings) -> None:
         land_sources_as_parquet(settings)
 
 
-def after_dbt_build(settings: Settings) -> None:
-    """Make the engine's staged tables readable where the publish step reads them (warehouse.duckdb)."""
+def after_dbt_build(settings: Settings, staged: bool = True) -> None:
+    """Make the engine's tables readable where the gate's fingerprints and the publish step read them
+    (warehouse.duckdb); `staged`: this step built the staged scorecards, which must then be there."""
     if settings.engine == "spark":
         from dagster_project.engines.spark import expose_staged_tables_to_duckdb
 
-        expose_staged_tables_to_duckdb(settings)
+        expose_staged_tables_to_duckdb(settings, require_staged=staged)
 
 
 def run_gate_check(
