@@ -123,7 +123,7 @@ class _RunEvents:
         self.warehouse_ns = f"duckdb://{self.warehouse}"
         self.published_ns = f"duckdb://{published_path(data_dir)}"
         self.logs = instance.all_logs(run.run_id)
-        # The dbt steps of the run, with the invocation each archived (lineage/artifacts.py).
+        # The dbt steps of the run, with the invocation each archived (audit/artifacts.py).
         self.dbt_steps = {i.step: i for i in dbt_invocations(data_dir, run.run_id) if i.step}
 
     # --- the whole run -------------------------------------------------------------------------

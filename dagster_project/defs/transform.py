@@ -165,7 +165,7 @@ def _build(
 
 
 def with_parent_pid(env: Mapping[str, str]) -> dict[str, str]:
-    """`env` and this process's PID, which kpi-dbt checks against its parent (dbt_child.py)."""
+    """`env` and this process's PID, which kpi-dbt checks against its parent (run/dbt_child.py)."""
     return {**env, PARENT_PID_VARIABLE: str(os.getpid())}
 
 
