@@ -941,7 +941,9 @@ def test_the_dbt_contracts_and_casts_match_the_one_declaration() -> None:
     assert sorted(declared_models) == sorted(publisher.STAGED_CONTRACTS)
     cast = re.compile(r"\bas\s+(\{\{[^}]*\}\}|\w+)\)\s+as\s+(\w+)\s*,?\s*$", flags=re.M)
     for model, columns in publisher.STAGED_CONTRACTS.items():
-        assert declared_models[model] == list(columns), f"dbt contract of {model} differs from publish/writer.py"
+        assert declared_models[model] == list(columns), (
+            f"dbt contract of {model} differs from publish/writer.py"
+        )
         (sql_path,) = models_dir.rglob(f"{model}.sql")
         casts: dict[str, tuple[int, str]] = {}
         for match in cast.finditer(sql_path.read_text(encoding="utf-8")):
