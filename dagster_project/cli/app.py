@@ -198,7 +198,10 @@ def run(
     )
     console.print(f"Dagster runs: DAGSTER_HOME={summary.dagster_home} (open the UI with `make dev`)")
     if output_log is not None and output_log.exists() and output_log.stat().st_size:
-        console.print(f"dbt's output: {output_log} (on the console with --verbose)")
+        # A path is never wrapped: it is copied from here.
+        console.print(
+            f"dbt's output: {output_log} (on the console with --verbose)", markup=False, soft_wrap=True
+        )
     _print_publications(summary)
     for line in summary.undelivered:  # a destination that failed: the run's outcome stays as it is
         console.print(f"! {printable(line)}", style="yellow", markup=False, highlight=False, soft_wrap=True)

@@ -172,7 +172,7 @@ def _verified(path: Path) -> VerifyReport:
     try:
         return verify_published(path)
     except FileNotFoundError as error:
-        err_console.print(escape(str(error)))
+        err_console.print(escape(str(error)), soft_wrap=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
@@ -211,10 +211,11 @@ def audit_verify(
             checked += f"; anchor found, {later} seal(s) after it"
     if not problems:
         console.print(
-            f"[green]OK[/green]: {checked}; chain head {report.head_hash}; seal head {report.anchor}"
+            f"[green]OK[/green]: {checked}; chain head {report.head_hash}; seal head {report.anchor}",
+            soft_wrap=True,
         )
         return
-    console.print(f"[red]FAILED[/red]: {len(problems)} problem(s) in {checked}:")
+    console.print(f"[red]FAILED[/red]: {len(problems)} problem(s) in {checked}:", soft_wrap=True)
     for problem in problems:
         console.print(f"  - {escape(printable(problem))}")
     raise typer.Exit(EXIT_FAILED)
@@ -243,11 +244,14 @@ def audit_anchor(
         err_console.print(
             escape(
                 f"--out {out}: inside the data folder {folder}; an anchor must live where the store's writers cannot rewrite it"
-            )
+            ),
+            soft_wrap=True,
         )
         raise typer.Exit(EXIT_BAD_INPUT)
     if post is not None and urlsplit(post).scheme not in ("http", "https"):
-        err_console.print(escape(f"--post {redact_url(post)}: use an http:// or https:// URL"))
+        err_console.print(
+            escape(f"--post {redact_url(post)}: use an http:// or https:// URL"), soft_wrap=True
+        )
         raise typer.Exit(EXIT_BAD_INPUT)
     report = _verified(path)
     if not report.ok or report.anchor is None:
@@ -256,13 +260,13 @@ def audit_anchor(
             if not report.ok
             else "the store has no seal yet (publish once with this version)"
         )
-        err_console.print(escape(f"not anchoring {path}: {reason}"))
+        err_console.print(escape(f"not anchoring {path}: {reason}"), soft_wrap=True)
         raise typer.Exit(EXIT_FAILED)
     sys.stdout.write(report.anchor + "\n")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(report.anchor + "\n", encoding="utf-8")
-        err_console.print(escape(f"written to {out}"))
+        err_console.print(escape(f"written to {out}"), soft_wrap=True)
     if post is not None:
         body = json.dumps(
             {
@@ -280,10 +284,11 @@ def audit_anchor(
                 status = response.status
         except (OSError, ValueError, http.client.HTTPException) as error:
             err_console.print(
-                escape(f"posting the anchor to {redact_url(post)} failed: {_redacted_error(error, post)}")
+                escape(f"posting the anchor to {redact_url(post)} failed: {_redacted_error(error, post)}"),
+                soft_wrap=True,
             )
             raise typer.Exit(EXIT_FAILED) from None
-        err_console.print(escape(f"posted to {redact_url(post)} (HTTP {status})"))
+        err_console.print(escape(f"posted to {redact_url(post)} (HTTP {status})"), soft_wrap=True)
 
 
 def _inside(path: Path, folder: Path) -> bool:
