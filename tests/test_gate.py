@@ -265,7 +265,8 @@ def test_kpi_run_exits_1_and_names_blocked_periods(landing_and_data: tuple[Path,
     """After the corrupted file above, `kpi run` reports the blocked periods and exits 1."""
     from typer.testing import CliRunner
 
-    from dagster_project.cli.app import EXIT_FAILED, app
+    from dagster_project.cli.app import app
+    from dagster_project.cli.common import EXIT_FAILED
 
     landing, data = landing_and_data
     if not (landing / "sales_lines" / "corrupted_2025-03.csv").exists():

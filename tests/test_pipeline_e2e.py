@@ -10,7 +10,8 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project.cli.app import EXIT_BAD_INPUT, app
+from dagster_project.cli.app import app
+from dagster_project.cli.common import EXIT_BAD_INPUT
 from dagster_project.contract import load_contract
 from dagster_project.defs.transform import prepare_dbt
 from dagster_project.extract.loader import file_sha256

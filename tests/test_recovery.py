@@ -318,7 +318,8 @@ def test_a_bad_duckdb_memory_limit_stops_kpi_with_exit_2_naming_it(
 ) -> None:
     from typer.testing import CliRunner
 
-    from dagster_project.cli.app import EXIT_BAD_INPUT, app
+    from dagster_project.cli.app import app
+    from dagster_project.cli.common import EXIT_BAD_INPUT
 
     monkeypatch.setenv("KPI_DUCKDB_MEMORY_LIMIT", value)
     monkeypatch.setenv("KPI_DATA_DIR", str(tmp_path / "data"))
@@ -356,7 +357,7 @@ def test_dbt_spills_in_the_data_folders_tmp_like_the_pipelines_own_connections(
 
 
 def test_two_runs_in_the_same_second_get_log_files_of_their_own(tmp_path: Path) -> None:
-    from dagster_project.cli.app import new_log_file
+    from dagster_project.cli.run import new_log_file
 
     first, second = new_log_file(tmp_path), new_log_file(tmp_path)
     assert first != second and first.exists() and second.exists()
@@ -415,7 +416,7 @@ def test_stopping_the_dev_command_stops_its_whole_process_group(tmp_path: Path) 
         "print(' '.join(str(k.pid) for k in kids), flush=True); time.sleep(300)"
     )
     script = (
-        "import sys; from pathlib import Path; from dagster_project.cli.app import run_process_group; "
+        "import sys; from pathlib import Path; from dagster_project.cli.dev import run_process_group; "
         f"sys.exit(run_process_group([sys.executable, '-c', {dagster_dev!r}], Path('.')))"
     )
     kpi_dev = subprocess.Popen(
