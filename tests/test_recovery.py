@@ -432,3 +432,29 @@ def test_stopping_the_dev_command_stops_its_whole_process_group(tmp_path: Path) 
             5,
             f"{child.pid} stopped",
         )
+
+
+def test_importing_the_package_writes_no_environment_variable() -> None:
+    """Only `kpi` (settings.prepare_command_environment) and Settings-built child environments set
+    variables; importing the package and its code location leaves the environment as it was."""
+    code = (
+        "import os, json; before = dict(os.environ); "
+        "import dagster_project, dagster_project.definitions, dagster_project.cli.app, dagster_project.run.dbt_child; "
+        "print(json.dumps(dict(os.environ) == before))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DO_NOT_TRACK", "DAGSTER_DISABLE_TELEMETRY")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "true"
+
+
+def test_the_dbt_wrapper_reads_its_parent_from_the_settings_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster_project.settings import DBT_PARENT_PID_VARIABLE, dbt_parent_pid, with_dbt_parent_pid
+
+    assert with_dbt_parent_pid({"A": "1"}) == {"A": "1", DBT_PARENT_PID_VARIABLE: str(os.getpid())}
+    monkeypatch.setenv(DBT_PARENT_PID_VARIABLE, "1234")
+    assert dbt_parent_pid() == 1234
+    monkeypatch.setenv(DBT_PARENT_PID_VARIABLE, "not a pid")
+    assert dbt_parent_pid() is None
+    monkeypatch.delenv(DBT_PARENT_PID_VARIABLE)
+    assert dbt_parent_pid() is None
