@@ -1,6 +1,10 @@
 """Configuration from environment variables, with documented defaults (see README and .env.example).
 
-Every path the pipeline writes to is derived here, so the CLI, Dagster and the tests agree on them.
+The one module that reads the environment: `Settings.from_env` reads every variable once (the
+command line's folder options take the place of theirs), and the rest of the package is handed the
+Settings object (a Dagster step through the `settings` resource). Child processes (dbt, kpi-dbt,
+`kpi dev`'s Dagster) get their variables from `Settings.environment()`, built here too. Every path
+the pipeline writes to is derived here, so the CLI, Dagster and the tests agree on them.
 """
 
 from __future__ import annotations
