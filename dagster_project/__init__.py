@@ -1,8 +1,8 @@
-"""KPI pipeline: extract → dbt KPIs → quality gate → published scorecards."""
+"""KPI pipeline: extract → dbt KPIs → quality gate → published scorecards.
 
-from dagster_project import settings as _settings
-
-# Offline by default: switch off every tool's telemetry before any of them is imported.
-_settings.disable_telemetry()
+Importing the package changes nothing in the environment: the `kpi` command switches the tools'
+telemetry off (settings.prepare_command_environment), and Settings.environment() is what its
+children get.
+"""
 
 __version__ = "0.1.0"

@@ -16,6 +16,7 @@ from dagster_project.defs.resources import build_resources
 from dagster_project.defs.schedules import PIPELINE_JOB, build_jobs, build_schedules
 from dagster_project.defs.sensors import build_landing_sensor, build_restatement_sensor
 from dagster_project.defs.transform import build_dbt_assets
+from dagster_project.gate.runner import load_gate
 from dagster_project.settings import Settings
 
 __all__ = ["PIPELINE_JOB", "build_definitions", "defs"]
@@ -29,11 +30,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # Extraction, staging and reference models are unpartitioned; the facts, KPI values, scorecards and
     # the publication are partitioned by month (defs/partitions.py, docs/operations.md).
     months = monthly_partitions(settings.first_month, settings.schedule_timezone)
-    assets = [*build_extract_assets(), *build_dbt_assets(months), build_publish_asset(months)]
+    gate = load_gate(overrides=settings.gate_parameters)
+    assets = [*build_extract_assets(), *build_dbt_assets(months), build_publish_asset(months, gate)]
     jobs = build_jobs(months)
     return dg.Definitions(
         assets=assets,
-        asset_checks=[*build_gate_checks(), *build_alert_checks(settings)],
+        asset_checks=[*build_gate_checks(gate), *build_alert_checks(settings)],
         jobs=jobs,
         schedules=build_schedules(settings, jobs),
         sensors=[

@@ -1,6 +1,10 @@
 """Configuration from environment variables, with documented defaults (see README and .env.example).
 
-Every path the pipeline writes to is derived here, so the CLI, Dagster and the tests agree on them.
+The one module that reads the environment: `Settings.from_env` reads every variable once (the
+command line's folder options take the place of theirs), and the rest of the package is handed the
+Settings object (a Dagster step through the `settings` resource). Child processes (dbt, kpi-dbt,
+`kpi dev`'s Dagster) get their variables from `Settings.environment()`, built here too. Every path
+the pipeline writes to is derived here, so the CLI, Dagster and the tests agree on them.
 """
 
 from __future__ import annotations
@@ -33,9 +37,35 @@ _TELEMETRY_OFF = {
 
 
 def disable_telemetry() -> None:
-    """Set the opt-out variables unless the user set them explicitly."""
+    """Set the opt-out variables unless the user set them explicitly (children inherit them)."""
     for name, value in _TELEMETRY_OFF.items():
         os.environ.setdefault(name, value)
+
+
+def prepare_command_environment(dotenv: Path) -> None:
+    """What a `kpi` command does before it reads its settings: the variables of `dotenv` (.env in
+    the current folder, as `dagster dev` reads it; the environment wins) and the telemetry opt-outs."""
+    from dotenv import load_dotenv
+
+    load_dotenv(dotenv, override=False)
+    disable_telemetry()
+
+
+# kpi-dbt's handshake with the process that starts dbt (run/dbt_child.py): that process's PID, which
+# the wrapper compares with its parent after prctl, so a parent killed while the wrapper was still
+# starting is noticed too. A process handshake, not configuration.
+DBT_PARENT_PID_VARIABLE = "KPI_DBT_PARENT_PID"
+
+
+def with_dbt_parent_pid(variables: Mapping[str, str]) -> dict[str, str]:
+    """`variables` and this process's PID, for the kpi-dbt this process starts."""
+    return {**variables, DBT_PARENT_PID_VARIABLE: str(os.getpid())}
+
+
+def dbt_parent_pid() -> int | None:
+    """In kpi-dbt: the PID of the process that started it (None when it left none)."""
+    value = os.environ.get(DBT_PARENT_PID_VARIABLE, "")
+    return int(value) if value.isdigit() else None
 
 
 class SettingsError(ValueError):
@@ -60,6 +90,14 @@ DEFAULT_UMASK = 0o077
 # history the KPIs compare with (prior-year growth: 12 months) to a few days after today (UTC).
 DEFAULT_DATE_HISTORY_MONTHS = 12
 DEFAULT_DATE_FUTURE_DAYS = 7
+# The Spark engine's session (engines/spark.py; dbt_project/profiles.yml, target spark, reads the same
+# variables): a local Spark with two cores and 2 GB for the driver; few shuffle partitions (the
+# aggregates are small).
+DEFAULT_SPARK_MASTER = "local[2]"
+DEFAULT_SPARK_DRIVER_MEMORY = "2g"
+DEFAULT_SPARK_SHUFFLE_PARTITIONS = 4
+# KPI_GATE_<NAME> overrides the quality gate's parameter <name> (expectations/checks.yml).
+GATE_PARAMETER_PREFIX = "KPI_GATE_"
 
 
 DEFAULT_OUTBOUND_TIMEOUT_SECONDS = 5.0  # per destination and run: the webhook, the OpenLineage endpoint
@@ -110,15 +148,25 @@ class Settings:
     umask: int = DEFAULT_UMASK
     date_history_months: int = DEFAULT_DATE_HISTORY_MONTHS
     date_future_days: int = DEFAULT_DATE_FUTURE_DAYS
+    spark_master: str = DEFAULT_SPARK_MASTER
+    spark_driver_memory: str = DEFAULT_SPARK_DRIVER_MEMORY
+    spark_shuffle_partitions: int = DEFAULT_SPARK_SHUFFLE_PARTITIONS
+    java_home: Path | None = None  # where Spark finds Java; None: `java` on PATH
+    # The quality gate's parameters set by KPI_GATE_<NAME>, by lower-case name (gate/runner.py).
+    gate_parameters: Mapping[str, float] = field(default_factory=dict)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
 
     @classmethod
-    def from_env(cls) -> Settings:
-        """Raises SettingsError naming the variable when a value is unusable."""
+    def from_env(cls, landing_dir: Path | None = None, data_dir: Path | None = None) -> Settings:
+        """The settings of the environment; `landing_dir` and `data_dir` (the command line's
+        options) take the place of KPI_LANDING_DIR and KPI_DATA_DIR, and what is derived from them
+        follows. Raises SettingsError naming the variable when a value is unusable."""
         threads = _int_env("KPI_DUCKDB_THREADS", None, minimum=1)
-        data_dir = _path_from_env("KPI_DATA_DIR", PROJECT_ROOT / "data")
+        data_dir = _resolved(data_dir) if data_dir else _path_from_env("KPI_DATA_DIR", PROJECT_ROOT / "data")
         return cls(
-            landing_dir=_path_from_env("KPI_LANDING_DIR", PROJECT_ROOT / "data" / "landing"),
+            landing_dir=_resolved(landing_dir)
+            if landing_dir
+            else _path_from_env("KPI_LANDING_DIR", PROJECT_ROOT / "data" / "landing"),
             data_dir=data_dir,
             dagster_home=_path_from_env("DAGSTER_HOME", data_dir / "dagster_home"),
             duckdb_memory_limit=_memory_env("KPI_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT),
@@ -134,19 +182,38 @@ class Settings:
             umask=_umask_env("KPI_UMASK", DEFAULT_UMASK),
             date_history_months=_int_env("KPI_DATE_HISTORY_MONTHS", DEFAULT_DATE_HISTORY_MONTHS, minimum=0),
             date_future_days=_int_env("KPI_DATE_FUTURE_DAYS", DEFAULT_DATE_FUTURE_DAYS, minimum=0),
+            spark_master=_env("KPI_SPARK_MASTER") or DEFAULT_SPARK_MASTER,
+            spark_driver_memory=_env("KPI_SPARK_DRIVER_MEMORY") or DEFAULT_SPARK_DRIVER_MEMORY,
+            spark_shuffle_partitions=_int_env(
+                "KPI_SPARK_SHUFFLE_PARTITIONS", DEFAULT_SPARK_SHUFFLE_PARTITIONS, minimum=1
+            ),
+            java_home=Path(java_home) if (java_home := _env("JAVA_HOME")) else None,
+            gate_parameters=_gate_parameters_env(),
             outbound=OutboundSettings.from_env(),
         )
 
     def environment(self) -> dict[str, str]:
-        """The variables that pass these settings to tools started as subprocesses (dbt reads them)."""
+        """The variables that pass these settings to tools started as subprocesses (dbt reads them,
+        and `kpi dev`'s Dagster code server builds its settings from them)."""
         return {
             "KPI_LANDING_DIR": str(self.landing_dir),
             "KPI_DATA_DIR": str(self.data_dir),
             "KPI_DUCKDB_MEMORY_LIMIT": self.duckdb_memory_limit,
             "DAGSTER_HOME": str(self.dagster_home),
             "KPI_ENGINE": self.engine,
+            "KPI_SPARK_MASTER": self.spark_master,
+            "KPI_SPARK_DRIVER_MEMORY": self.spark_driver_memory,
+            "KPI_SPARK_SHUFFLE_PARTITIONS": str(self.spark_shuffle_partitions),
             **self.date_window.environment(),
         }
+
+    def child_environment(self, path_first: Path | None = None) -> dict[str, str]:
+        """The whole environment of a process started with these settings (`kpi dev`'s Dagster):
+        this process's, with these settings' variables over it; `path_first` is put ahead on PATH."""
+        variables = {**os.environ, **self.environment()}
+        if path_first is not None:
+            variables["PATH"] = f"{path_first}{os.pathsep}{variables.get('PATH', '')}"
+        return variables
 
     @property
     def date_window(self) -> DateWindow:
@@ -188,6 +255,20 @@ def engine_from_env() -> str:
             "(unset means duckdb; spark needs Java 17, see docs/scale_out.md)."
         )
     return engine
+
+
+def _gate_parameters_env() -> dict[str, float]:
+    """Every KPI_GATE_<NAME> variable as {name: number}; gate/runner.py applies those the gate has."""
+    parameters = {}
+    for variable in sorted(os.environ):
+        value = _env(variable)
+        if not variable.startswith(GATE_PARAMETER_PREFIX) or value is None:
+            continue
+        try:
+            parameters[variable.removeprefix(GATE_PARAMETER_PREFIX).lower()] = float(value)
+        except ValueError:
+            raise SettingsError(f"{variable}={value!r} is not a number, e.g. 0.02: fix or unset it") from None
+    return parameters
 
 
 def _env(name: str) -> str | None:
@@ -288,7 +369,11 @@ def _timezone_env(name: str, default: str) -> str:
 
 def _path_from_env(name: str, default: Path) -> Path:
     value = _env(name)
-    return Path(value).expanduser().resolve() if value else default
+    return _resolved(Path(value)) if value else default
+
+
+def _resolved(path: Path) -> Path:
+    return path.expanduser().resolve()
 
 
 def duckdb_config(settings: Settings) -> dict[str, object]:

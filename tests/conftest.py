@@ -13,9 +13,12 @@ from dagster_project.contract import Contract, load_contract
 from dagster_project.extract.loader import EntityLoadResult, load_entity
 from dagster_project.run.pipeline import RunSummary
 from dagster_project.sample_data.generator import SampleDataSummary, generate_sample_data
-from dagster_project.settings import Settings
+from dagster_project.settings import Settings, disable_telemetry
 from tests import helpers
 from tests.helpers import ORG_UNITS, PRODUCTS, run_pipeline_on, write_csv
+
+# Importing the package leaves the environment alone; the tests run offline, as `kpi` does.
+disable_telemetry()
 
 # Fixtures that run the whole pipeline (or a whole Dagster job): a test using one is end-to-end.
 PIPELINE_FIXTURES = frozenset(

@@ -265,7 +265,8 @@ def test_kpi_run_exits_1_and_names_blocked_periods(landing_and_data: tuple[Path,
     """After the corrupted file above, `kpi run` reports the blocked periods and exits 1."""
     from typer.testing import CliRunner
 
-    from dagster_project.cli.app import EXIT_FAILED, app
+    from dagster_project.cli.app import app
+    from dagster_project.cli.common import EXIT_FAILED
 
     landing, data = landing_and_data
     if not (landing / "sales_lines" / "corrupted_2025-03.csv").exists():
@@ -547,3 +548,42 @@ def test_the_applies_rule_in_sql_is_the_one_in_python() -> None:
                     [grain, start, *period],
                 ).fetchone()[0]
                 assert bool(in_sql) == decision.applies_to(grain, start, period), (grain, start, period)
+
+
+def test_two_settings_with_different_gate_thresholds_give_different_results_in_one_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """KPI_GATE_<NAME> reaches the gate through Settings, not through a cache of the first call: a
+    share of 1.5 % fails the default threshold (1 %) and passes KPI_GATE_QUARANTINE_SHARE_MAX=0.02."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema gate")
+        con.execute(
+            "create table gate.gate_quarantine_shares as select 'sales_lines' as entity, 'month' as scope, "
+            "1 as load_batch_id, 1000 as rows_read, 15 as rows_quarantined, 'month' as period_grain, "
+            "date '2025-03-01' as period_start, 0.015 as gated_share, 0.015 as quarantine_share"
+        )
+    outcomes = []
+    for threshold in (None, "0.02"):
+        if threshold is None:
+            monkeypatch.delenv("KPI_GATE_QUARANTINE_SHARE_MAX", raising=False)
+        else:
+            monkeypatch.setenv("KPI_GATE_QUARANTINE_SHARE_MAX", threshold)
+        gate = load_gate(overrides=Settings.from_env().gate_parameters)
+        spec = next(c for c in gate.checks if c.name == "quarantine_share")
+        outcomes.append(run_check(spec, warehouse, gate))
+    default, relaxed = outcomes
+    assert not default.passed and default.blocked_periods == {("month", date(2025, 3, 1))}
+    assert relaxed.passed and not relaxed.blocked_periods
+
+
+def test_a_gate_parameter_that_is_no_number_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster_project.settings import SettingsError
+
+    monkeypatch.setenv("KPI_GATE_QUARANTINE_SHARE_MAX", "two percent")
+    with pytest.raises(SettingsError, match="KPI_GATE_QUARANTINE_SHARE_MAX='two percent' is not a number"):
+        Settings.from_env()
+    monkeypatch.setenv("KPI_GATE_QUARANTINE_SHARE_MAX", "0.02")
+    gate = load_gate(overrides={**Settings.from_env().gate_parameters, "no_such_parameter": 1.0})
+    assert gate.parameters["quarantine_share_max"] == 0.02 and "no_such_parameter" not in gate.parameters
+    assert load_gate().parameters["quarantine_share_max"] == 0.01  # checks.yml's, unchanged

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -326,3 +327,59 @@ def test_a_failed_run_is_re_executed_from_failure_without_redoing_what_succeeded
         assert retried.success
         ran = {e.step_key for e in retried.all_events if e.is_step_start}
     assert ran == {"published__scorecard"}  # dbt and the checks are not run again
+
+
+def test_the_command_line_folders_override_the_environment_and_what_derives_from_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--landing-dir/--data-dir take the place of KPI_LANDING_DIR/KPI_DATA_DIR without touching the
+    environment; DAGSTER_HOME follows the data folder unless it is set."""
+    import os
+
+    monkeypatch.setenv("KPI_LANDING_DIR", str(tmp_path / "env-landing"))
+    monkeypatch.setenv("KPI_DATA_DIR", str(tmp_path / "env-data"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    before = dict(os.environ)
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env(landing_dir=Path("landing"), data_dir=Path("data"))
+    assert os.environ == before
+    assert (settings.landing_dir, settings.data_dir) == (tmp_path / "landing", tmp_path / "data")
+    assert settings.dagster_home == tmp_path / "data" / "dagster_home"
+    assert settings.warehouse_path == tmp_path / "data" / "warehouse.duckdb"
+    assert settings.environment()["KPI_DATA_DIR"] == str(tmp_path / "data")
+    assert Settings.from_env().data_dir == tmp_path / "env-data"
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    assert Settings.from_env(data_dir=Path("data")).dagster_home == tmp_path / "home"
+
+
+def test_kpi_dev_hands_its_dagster_the_settings_in_its_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`kpi dev --data-dir` starts Dagster with an environment built from the settings (its code
+    server builds the definitions from it) and leaves its own environment as it was."""
+    import os
+
+    import dagster_project.cli.dev as dev_cli
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("KPI_DATA_DIR", str(tmp_path / "elsewhere"))
+    started: dict[str, object] = {}
+
+    def run_process_group(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> int:
+        started.update(command=command, env=env)
+        return 0
+
+    monkeypatch.setattr(dev_cli, "run_process_group", run_process_group)
+    before = dict(os.environ)
+    umask = os.umask(0o022)  # `kpi dev` sets the process's umask (KPI_UMASK): restored below
+    try:
+        result = CliRunner().invoke(app, ["dev", "--port", "3999", "--data-dir", str(tmp_path / "data")])
+    finally:
+        os.umask(umask)
+    assert result.exit_code == 0, result.output
+    assert dict(os.environ) == before
+    env = started["env"]
+    assert env["KPI_DATA_DIR"] == str(tmp_path / "data")
+    assert env["DAGSTER_HOME"] == str(tmp_path / "data" / "dagster_home")
+    assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
+    assert "3999" in started["command"]

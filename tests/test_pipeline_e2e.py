@@ -10,7 +10,8 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from dagster_project.cli.app import EXIT_BAD_INPUT, app
+from dagster_project.cli.app import app
+from dagster_project.cli.common import EXIT_BAD_INPUT
 from dagster_project.contract import load_contract
 from dagster_project.defs.transform import prepare_dbt
 from dagster_project.extract.loader import file_sha256
@@ -189,10 +190,16 @@ def test_correction_batch_and_broken_file(settings: Settings) -> None:
     assert failed == [("complaints/zz_broken.csv", None)]
 
 
-def test_cli_run_and_exit_codes(settings: Settings, tmp_path: Path) -> None:
+def test_cli_run_and_exit_codes(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["run"])
+    # --landing-dir/--data-dir win over the environment down to dbt and every step: nothing is
+    # written to the environment's folders.
+    monkeypatch.setenv("KPI_LANDING_DIR", str(tmp_path / "env-landing"))
+    monkeypatch.setenv("KPI_DATA_DIR", str(tmp_path / "env-data"))
+    folders = ["--landing-dir", str(settings.landing_dir), "--data-dir", str(settings.data_dir)]
+    result = runner.invoke(app, ["run", *folders])
     assert result.exit_code == 0, result.output
+    assert not (tmp_path / "env-data").exists() and not (tmp_path / "env-landing").exists()
     assert "sales_lines" in result.output and str(settings.warehouse_path) in flat(result.output)
     assert ", 0 failed" in flat(result.output) and "tests passed" in flat(result.output)
     # dbt's own log lines go to a file the summary names, not between the progress bars and it.
@@ -206,7 +213,7 @@ def test_cli_run_and_exit_codes(settings: Settings, tmp_path: Path) -> None:
     assert "does not exist" in flat(missing.output)
 
     write_csv(settings.landing_dir / "products" / "broken.csv", [{"sku": "X"}])
-    broken = runner.invoke(app, ["run", "--extract-only", "--landing-dir", str(settings.landing_dir)])
+    broken = runner.invoke(app, ["run", "--extract-only", *folders])
     assert broken.exit_code == EXIT_BAD_INPUT
     assert "products/broken.csv: missing required column(s) name, category" in flat(broken.output)
 

@@ -318,7 +318,8 @@ def test_a_bad_duckdb_memory_limit_stops_kpi_with_exit_2_naming_it(
 ) -> None:
     from typer.testing import CliRunner
 
-    from dagster_project.cli.app import EXIT_BAD_INPUT, app
+    from dagster_project.cli.app import app
+    from dagster_project.cli.common import EXIT_BAD_INPUT
 
     monkeypatch.setenv("KPI_DUCKDB_MEMORY_LIMIT", value)
     monkeypatch.setenv("KPI_DATA_DIR", str(tmp_path / "data"))
@@ -356,7 +357,7 @@ def test_dbt_spills_in_the_data_folders_tmp_like_the_pipelines_own_connections(
 
 
 def test_two_runs_in_the_same_second_get_log_files_of_their_own(tmp_path: Path) -> None:
-    from dagster_project.cli.app import new_log_file
+    from dagster_project.cli.run import new_log_file
 
     first, second = new_log_file(tmp_path), new_log_file(tmp_path)
     assert first != second and first.exists() and second.exists()
@@ -415,7 +416,7 @@ def test_stopping_the_dev_command_stops_its_whole_process_group(tmp_path: Path) 
         "print(' '.join(str(k.pid) for k in kids), flush=True); time.sleep(300)"
     )
     script = (
-        "import sys; from pathlib import Path; from dagster_project.cli.app import run_process_group; "
+        "import sys; from pathlib import Path; from dagster_project.cli.dev import run_process_group; "
         f"sys.exit(run_process_group([sys.executable, '-c', {dagster_dev!r}], Path('.')))"
     )
     kpi_dev = subprocess.Popen(
@@ -431,3 +432,29 @@ def test_stopping_the_dev_command_stops_its_whole_process_group(tmp_path: Path) 
             5,
             f"{child.pid} stopped",
         )
+
+
+def test_importing_the_package_writes_no_environment_variable() -> None:
+    """Only `kpi` (settings.prepare_command_environment) and Settings-built child environments set
+    variables; importing the package and its code location leaves the environment as it was."""
+    code = (
+        "import os, json; before = dict(os.environ); "
+        "import dagster_project, dagster_project.definitions, dagster_project.cli.app, dagster_project.run.dbt_child; "
+        "print(json.dumps(dict(os.environ) == before))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DO_NOT_TRACK", "DAGSTER_DISABLE_TELEMETRY")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "true"
+
+
+def test_the_dbt_wrapper_reads_its_parent_from_the_settings_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dagster_project.settings import DBT_PARENT_PID_VARIABLE, dbt_parent_pid, with_dbt_parent_pid
+
+    assert with_dbt_parent_pid({"A": "1"}) == {"A": "1", DBT_PARENT_PID_VARIABLE: str(os.getpid())}
+    monkeypatch.setenv(DBT_PARENT_PID_VARIABLE, "1234")
+    assert dbt_parent_pid() == 1234
+    monkeypatch.setenv(DBT_PARENT_PID_VARIABLE, "not a pid")
+    assert dbt_parent_pid() is None
+    monkeypatch.delenv(DBT_PARENT_PID_VARIABLE)
+    assert dbt_parent_pid() is None

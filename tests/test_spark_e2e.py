@@ -46,7 +46,8 @@ def _same(a: object, b: object) -> bool:
 @pytest.mark.spark
 @pytest.mark.e2e
 @pytest.mark.skipif(
-    not java_available(), reason="KPI_ENGINE=spark needs Java 17+ (java on PATH or JAVA_HOME)"
+    not java_available(Settings.from_env().java_home),
+    reason="KPI_ENGINE=spark needs Java 17+ (java on PATH or JAVA_HOME)",
 )
 def test_spark_run_publishes_the_duckdb_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     landing = tmp_path / "landing"

@@ -18,7 +18,14 @@ from rich.text import Text
 
 from dagster_project.audit.value import LineageError, ValueKey, value_lineage
 from dagster_project.audit.verify import VerifyReport, verify_published
-from dagster_project.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, _settings, console, err_console
+from dagster_project.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    _settings,
+    console,
+    err_console,
+    print_text,
+)
 from dagster_project.outbound import redact, redact_url
 from dagster_project.publish.writer import published_path
 from dagster_project.render.terminal import ReportError, format_value, parse_period
@@ -172,7 +179,7 @@ def _verified(path: Path) -> VerifyReport:
     try:
         return verify_published(path)
     except FileNotFoundError as error:
-        err_console.print(escape(str(error)), soft_wrap=True)
+        print_text(str(error), stderr=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
@@ -241,17 +248,13 @@ def audit_anchor(
     folder = _data_dir(data_dir)
     path = published_path(folder)
     if out is not None and _inside(out, folder):
-        err_console.print(
-            escape(
-                f"--out {out}: inside the data folder {folder}; an anchor must live where the store's writers cannot rewrite it"
-            ),
-            soft_wrap=True,
+        print_text(
+            f"--out {out}: inside the data folder {folder}; an anchor must live where the store's writers cannot rewrite it",
+            stderr=True,
         )
         raise typer.Exit(EXIT_BAD_INPUT)
     if post is not None and urlsplit(post).scheme not in ("http", "https"):
-        err_console.print(
-            escape(f"--post {redact_url(post)}: use an http:// or https:// URL"), soft_wrap=True
-        )
+        print_text(f"--post {redact_url(post)}: use an http:// or https:// URL", stderr=True)
         raise typer.Exit(EXIT_BAD_INPUT)
     report = _verified(path)
     if not report.ok or report.anchor is None:
@@ -260,13 +263,13 @@ def audit_anchor(
             if not report.ok
             else "the store has no seal yet (publish once with this version)"
         )
-        err_console.print(escape(f"not anchoring {path}: {reason}"), soft_wrap=True)
+        print_text(f"not anchoring {path}: {reason}", stderr=True)
         raise typer.Exit(EXIT_FAILED)
     sys.stdout.write(report.anchor + "\n")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(report.anchor + "\n", encoding="utf-8")
-        err_console.print(escape(f"written to {out}"), soft_wrap=True)
+        print_text(f"written to {out}", stderr=True)
     if post is not None:
         body = json.dumps(
             {
@@ -283,12 +286,12 @@ def audit_anchor(
             with urllib.request.urlopen(request, timeout=ANCHOR_POST_TIMEOUT_SECONDS) as response:
                 status = response.status
         except (OSError, ValueError, http.client.HTTPException) as error:
-            err_console.print(
-                escape(f"posting the anchor to {redact_url(post)} failed: {_redacted_error(error, post)}"),
-                soft_wrap=True,
+            print_text(
+                f"posting the anchor to {redact_url(post)} failed: {_redacted_error(error, post)}",
+                stderr=True,
             )
             raise typer.Exit(EXIT_FAILED) from None
-        err_console.print(escape(f"posted to {redact_url(post)} (HTTP {status})"), soft_wrap=True)
+        print_text(f"posted to {redact_url(post)} (HTTP {status})", stderr=True)
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -40,7 +40,7 @@ def report_command(
     ] = None,
 ) -> None:
     """Write the scorecard report of a period: one self-contained HTML file (no network needed to view it)."""
-    from dagster_project.cli.common import EXIT_BAD_INPUT, _settings, console, err_console
+    from dagster_project.cli.common import EXIT_BAD_INPUT, _settings, print_error, print_text
     from dagster_project.render.html import take_screenshot, write_report
     from dagster_project.render.terminal import ReportError
 
@@ -50,9 +50,9 @@ def report_command(
         if screenshot is not None:
             take_screenshot(path, screenshot)
     except ReportError as error:
-        err_console.print(f"✗ {error}", style="red", markup=False, highlight=False, soft_wrap=True)
+        print_error(f"✗ {error}")
         raise typer.Exit(EXIT_BAD_INPUT) from None
     if screenshot is not None:
-        console.print(f"Screenshot: {screenshot}", markup=False, highlight=False, soft_wrap=True)
+        print_text(f"Screenshot: {screenshot}")
     # The path alone on the last line, so scripts (and `make run`) can pick it up.
-    console.print(str(path), markup=False, highlight=False, soft_wrap=True)
+    print_text(str(path))

@@ -21,6 +21,7 @@ from dagster_project.defs.resources import WAREHOUSE_POOL
 from dagster_project.engines import run_gate_check
 from dagster_project.gate import decision
 from dagster_project.gate.runner import CheckOutcome, CheckSpec, Gate, load_gate
+from dagster_project.settings import Settings
 
 CHECK_RESULTS_DDL = """
 create table if not exists audit.check_results (
@@ -62,8 +63,12 @@ def _build_check(spec: CheckSpec, gate: Gate) -> dg.AssetChecksDefinition:
         pool=WAREHOUSE_POOL,
         metadata={"suite": f"expectations/suites/{spec.suite}.json", "query": spec.query},
     )
-    def gate_check(context: dg.AssetCheckExecutionContext, warehouse: DuckDBResource) -> dg.AssetCheckResult:
-        outcome = run_gate_check(spec, Path(warehouse.database), gate, warehouse.connection_config)
+    def gate_check(
+        context: dg.AssetCheckExecutionContext,
+        warehouse: DuckDBResource,
+        settings: dg.ResourceParam[Settings],
+    ) -> dg.AssetCheckResult:
+        outcome = run_gate_check(spec, settings, Path(warehouse.database), gate, warehouse.connection_config)
         with warehouse.get_connection() as con:
             fingerprint = decision.current_fingerprint(
                 con, spec.query, gate.suites[spec.suite], gate.parameters

@@ -26,8 +26,12 @@ STAGED = [dg.AssetKey(["scorecard", "scorecard"]), dg.AssetKey(["scorecard", "sc
 REASON_TAG = "kpi/reason"
 
 
-def build_publish_asset(partitions_def: dg.PartitionsDefinition | None = None) -> dg.AssetsDefinition:
-    gated_assets = sorted({dg.AssetKey(list(spec.asset)) for spec in load_gate().checks}, key=str)
+def build_publish_asset(
+    partitions_def: dg.PartitionsDefinition | None = None, gate: Gate | None = None
+) -> dg.AssetsDefinition:
+    """`gate`: the gate the checks were built with (its parameters are part of their fingerprints)."""
+    checks = gate or load_gate()
+    gated_assets = sorted({dg.AssetKey(list(spec.asset)) for spec in checks.checks}, key=str)
 
     @dg.asset(
         key=PUBLISHED_KEY,
@@ -56,7 +60,7 @@ def build_publish_asset(partitions_def: dg.PartitionsDefinition | None = None) -
     ) -> dg.MaterializeResult:
         warehouse_path = Path(warehouse.database)
         with warehouse.get_connection() as con:
-            gate, runs = gate_result(con, load_gate())
+            gate, runs = gate_result(con, checks)
         data_dir = warehouse_path.parent
         others = sorted(run for run in runs if run != context.run_id)
         reason = "; ".join(

@@ -1,5 +1,6 @@
-"""Resources shared by the assets: where landing files are, the warehouse connection, dbt, and the
-warehouse pool that serialises every step writing the warehouse. A leaf: imports nothing from defs/."""
+"""Resources shared by the assets: the settings, where landing files are, the warehouse connection,
+dbt, and the warehouse pool that serialises every step writing the warehouse. A leaf: imports
+nothing from defs/."""
 
 import sys
 from collections.abc import Iterator
@@ -51,8 +52,11 @@ class LandingZone(dg.ConfigurableResource):
         return DateWindow(date.fromisoformat(self.earliest_date), self.future_days)
 
 
-def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+def build_resources(settings: Settings) -> dict[str, object]:
+    """The resources of the code location; `settings` itself is one (`settings:
+    dg.ResourceParam[Settings]`): a step reads its configuration there, never from the environment."""
     return {
+        "settings": settings,
         "dbt": build_dbt_resource(),
         "landing": LandingZone(
             path=str(settings.landing_dir),

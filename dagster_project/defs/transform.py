@@ -12,7 +12,6 @@ month rebuilds them.
 
 import fcntl
 import json
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,13 @@ from dagster_project.audit.artifacts import archive_dbt_invocation
 from dagster_project.defs.partitions import dbt_window_env, window_for_range
 from dagster_project.defs.resources import WAREHOUSE_POOL, build_dbt_resource, kpi_dbt_project
 from dagster_project.engines import after_dbt_build, before_dbt_build
-from dagster_project.run.dbt_child import PARENT_PID_VARIABLE
-from dagster_project.settings import DBT_PROJECT_DIR, KPI_DEFINITIONS_DIR, Settings, environment_overrides
+from dagster_project.settings import (
+    DBT_PROJECT_DIR,
+    KPI_DEFINITIONS_DIR,
+    Settings,
+    environment_overrides,
+    with_dbt_parent_pid,
+)
 
 
 def prepare_dbt(force: bool = False) -> Path:
@@ -39,7 +43,7 @@ def prepare_dbt(force: bool = False) -> Path:
     with (target / ".parse.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if force or _manifest_is_stale(project.manifest_path):
-            with environment_overrides(with_parent_pid({})):
+            with environment_overrides(with_dbt_parent_pid({})):
                 build_dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return project.manifest_path
 
@@ -107,8 +111,13 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         name=UNPARTITIONED_STEP,
         exclude=PARTITIONED_MODELS,
     )
-    def kpi_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: KpiRunConfig):
-        yield from _build(dbt, [*DBT_BUILD, *dbt_vars_args(config.as_of)], context)
+    def kpi_dbt_models(
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        settings: dg.ResourceParam[Settings],
+        config: KpiRunConfig,
+    ):
+        yield from _build(dbt, settings, [*DBT_BUILD, *dbt_vars_args(config.as_of)], context)
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -121,7 +130,12 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         # A backfill of a range of months from the UI is one run, and so one dbt build.
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
-    def kpi_dbt_monthly_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: KpiRunConfig):
+    def kpi_dbt_monthly_models(
+        context: dg.AssetExecutionContext,
+        dbt: DbtCliResource,
+        settings: dg.ResourceParam[Settings],
+        config: KpiRunConfig,
+    ):
         window = window_for_range(context.partition_key_range, partitions_def)
         if window is None:
             context.log.info("Every month partition: the incremental models are rebuilt from scratch.")
@@ -132,6 +146,7 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
         # A full run rebuilds the incremental models as tables: as fast as before, and schema changes apply.
         yield from _build(
             dbt,
+            settings,
             [*args, "--full-refresh"] if window is None else args,
             context,
             stages_scorecards=True,
@@ -143,30 +158,25 @@ def build_dbt_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsD
 
 def _build(
     dbt: DbtCliResource,
+    settings: Settings,
     args: list[str],
     context: dg.AssetExecutionContext,
     stages_scorecards: bool = False,
     env: Mapping[str, str] | None = None,
 ) -> Iterator[Any]:
-    """Run a dbt command (with `env` added to its environment) and stream its events; then archive
-    its manifest and run results by hash for the audit trail (docs/audit.md). On engine spark, land
-    the extracted sources for dbt first and, after every step, make what it built readable in
-    warehouse.duckdb: the gate's fingerprints (gate/decision.py) read the rows there right after a
-    check, and the publish step reads the staged scorecards the partitioned step builds."""
-    settings = Settings.from_env()
+    """Run a dbt command with the environment of `settings` (and `env`, the months to build) and
+    stream its events; then archive its manifest and run results by hash for the audit trail
+    (docs/audit.md). On engine spark, land the extracted sources for dbt first and, after every step,
+    make what it built readable in warehouse.duckdb: the gate's fingerprints (gate/decision.py) read
+    the rows there right after a check, and the publish step reads the staged scorecards the
+    partitioned step builds."""
     before_dbt_build(settings)
-    # dagster-dbt starts dbt with a copy of os.environ; the date window bounds dbt's calendar, and the
-    # parent's PID lets kpi-dbt die with it.
-    with environment_overrides(with_parent_pid({**settings.date_window.environment(), **(env or {})})):
+    # dagster-dbt starts dbt with a copy of os.environ; the parent's PID lets kpi-dbt die with it.
+    with environment_overrides(with_dbt_parent_pid({**settings.environment(), **(env or {})})):
         invocation = dbt.cli(args, context=context)
     yield from invocation.stream()
     after_dbt_build(settings, staged=stages_scorecards)
     archive_dbt_invocation(invocation.target_path, context.run_id, settings.data_dir, context.op.name)
-
-
-def with_parent_pid(env: Mapping[str, str]) -> dict[str, str]:
-    """`env` and this process's PID, which kpi-dbt checks against its parent (run/dbt_child.py)."""
-    return {**env, PARENT_PID_VARIABLE: str(os.getpid())}
 
 
 def dbt_vars_args(as_of: str | None) -> list[str]:

@@ -31,10 +31,14 @@ def after_dbt_build(settings: Settings, staged: bool = True) -> None:
 
 
 def run_gate_check(
-    spec: CheckSpec, warehouse_path: Path, gate: Gate, connection_config: dict[str, Any] | None = None
+    spec: CheckSpec,
+    settings: Settings,
+    warehouse_path: Path,
+    gate: Gate,
+    connection_config: dict[str, Any] | None = None,
 ) -> CheckOutcome:
-    """One quality-gate check on the engine's tables: GX through SQL on DuckDB, through Spark on Spark."""
-    settings = Settings.from_env()
+    """One quality-gate check on the engine's tables (settings.engine): GX through SQL on DuckDB,
+    through Spark on Spark."""
     if settings.engine == "spark":
         from dagster_project.gate.spark import run_check_spark
 

@@ -17,7 +17,6 @@ each registers the folders it reads, so no metastore service or file lock is sha
 
 from __future__ import annotations
 
-import os
 import shutil
 from functools import cache
 from pathlib import Path
@@ -39,11 +38,11 @@ SOURCE_SCHEMAS = ("raw", "quarantine")
 def spark_conf(settings: Settings) -> dict[str, str]:
     """The session settings; dbt_project/profiles.yml (target spark) sets the same ones for dbt."""
     return {
-        "spark.master": os.environ.get("KPI_SPARK_MASTER", "local[2]"),
-        "spark.driver.memory": os.environ.get("KPI_SPARK_DRIVER_MEMORY", "2g"),
+        "spark.master": settings.spark_master,
+        "spark.driver.memory": settings.spark_driver_memory,
         "spark.sql.catalogImplementation": "in-memory",
         "spark.sql.warehouse.dir": str(settings.spark_warehouse_dir),
-        "spark.sql.shuffle.partitions": os.environ.get("KPI_SPARK_SHUFFLE_PARTITIONS", "4"),
+        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": "false",  # as dbt-spark sets it, so both sessions compute alike
         "spark.ui.enabled": "false",
@@ -51,14 +50,14 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
 
 
-def java_available() -> bool:
-    java_home = os.environ.get("JAVA_HOME")
-    return bool(java_home and (Path(java_home) / "bin" / "java").exists()) or shutil.which("java") is not None
+def java_available(java_home: Path | None) -> bool:
+    """Whether Spark finds Java: in `java_home` (settings.java_home, JAVA_HOME) or on PATH."""
+    return bool(java_home and (java_home / "bin" / "java").exists()) or shutil.which("java") is not None
 
 
-def require_java() -> None:
+def require_java(settings: Settings) -> None:
     """Spark runs on a JVM: say what to install when there is none."""
-    if not java_available():
+    if not java_available(settings.java_home):
         raise RuntimeError(
             "KPI_ENGINE=spark needs Java 17 or later: install a JDK/JRE (e.g. `apt-get install "
             "openjdk-17-jre-headless`) or set JAVA_HOME, or run with KPI_ENGINE=duckdb."
@@ -77,7 +76,7 @@ def _session(conf: tuple[tuple[str, str], ...]) -> SparkSession:
 
 def spark_session(settings: Settings) -> SparkSession:
     """One SparkSession per process (a JVM takes seconds to start), with every table registered."""
-    require_java()
+    require_java(settings)
     spark = _session(tuple(sorted(spark_conf(settings).items())))
     register_tables(spark, settings.spark_warehouse_dir)
     return spark

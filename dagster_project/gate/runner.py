@@ -10,9 +10,9 @@ that errors counts as a critical failure of every period.
 from __future__ import annotations
 
 import json
-import os
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -87,15 +87,18 @@ class Gate:
     suites: dict[str, dict[str, Any]]
 
 
+def load_gate(directory: Path = EXPECTATIONS_DIR, overrides: Mapping[str, float] | None = None) -> Gate:
+    """checks.yml and the suites it names, with the parameters of `overrides` (settings.gate_parameters,
+    from KPI_GATE_<NAME>) in place of checks.yml's; names the gate has no parameter of are ignored."""
+    gate = _read_gate(directory)
+    chosen = {name: value for name, value in (overrides or {}).items() if name in gate.parameters}
+    return replace(gate, parameters={**gate.parameters, **chosen})
+
+
 @cache
-def load_gate(directory: Path = EXPECTATIONS_DIR) -> Gate:
-    """checks.yml and the suites it names; parameters may be overridden by KPI_GATE_<NAME>."""
+def _read_gate(directory: Path) -> Gate:
     config = yaml.safe_load((directory / "checks.yml").read_text(encoding="utf-8"))
     parameters = dict(config.get("parameters") or {})
-    for name in parameters:
-        override = os.environ.get(f"KPI_GATE_{name.upper()}", "").strip()
-        if override:
-            parameters[name] = float(override)
     checks = tuple(
         CheckSpec(
             name=entry["name"],

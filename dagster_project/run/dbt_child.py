@@ -18,11 +18,9 @@ import signal
 import sys
 from pathlib import Path
 
+from dagster_project.settings import dbt_parent_pid
+
 PR_SET_PDEATHSIG = 1
-# Set by the process that starts dbt (defs/transform.py, with_parent_pid): its PID. The wrapper
-# compares it with its parent after prctl, so a parent killed while the wrapper was still starting
-# (before prctl took effect) is noticed too. A process handshake, not configuration.
-PARENT_PID_VARIABLE = "KPI_DBT_PARENT_PID"
 
 
 def die_with_parent(parent_pid: int | None) -> None:
@@ -46,9 +44,9 @@ def real_dbt() -> str:
 
 
 def exec_with_parent(argv: list[str]) -> None:
-    """Replace this process with `argv`, to be killed when this process's parent dies."""
-    expected = os.environ.get(PARENT_PID_VARIABLE, "")
-    die_with_parent(int(expected) if expected.isdigit() else None)
+    """Replace this process with `argv`, to be killed when this process's parent dies (the parent
+    named by settings.dbt_parent_pid, set by the process that starts dbt: defs/transform.py)."""
+    die_with_parent(dbt_parent_pid())
     os.execvp(argv[0], argv)
 
 
