@@ -17,11 +17,11 @@ import jinja2
 from markupsafe import Markup, escape
 
 from dagster_project.insights.alerts import Alert, period_alerts
+from dagster_project.periods import Period, period_of
 from dagster_project.render.terminal import (
     LANGUAGES,
     MISSING,
     TEXTS,
-    Period,
     ReportError,
     format_change,
     format_timestamp,
@@ -29,7 +29,6 @@ from dagster_project.render.terminal import (
     load_scorecard,
     open_published,
     parse_period,
-    period_of,
     perspective_order,
 )
 from dagster_project.render.text import kpi_lineage_command

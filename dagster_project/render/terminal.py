@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +28,8 @@ from rich.table import Table
 from rich.text import Text
 
 from dagster_project.kpis.catalog import PERSPECTIVES
-from dagster_project.publish.writer import GRAINS, published_path
+from dagster_project.periods import GRAINS, Period, PeriodLabelError, parse_label, period_of
+from dagster_project.publish.writer import published_path
 from dagster_project.render.text import printable, printable_tree
 
 LANGUAGES = ("en", "zh")
@@ -119,47 +119,14 @@ class ReportError(Exception):
 # --- periods -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Period:
-    grain: str  # month | quarter | year
-    start: date
-    label: str  # as published: 2025-10, 2025-Q4, 2025
-
-
-_MONTH = re.compile(r"(\d{4})-(\d{1,2})")
-_QUARTER = re.compile(r"(\d{4})-?[Qq]([1-4])")
-_YEAR = re.compile(r"(\d{4})")
-_EXAMPLES = "a month (2025-10), a quarter (2025-Q4) or a year (2025)"
-
-
-def period_of(grain: str, start: date) -> Period:
-    """The period of `grain` that contains `start`, labelled as the publisher labels it."""
-    if grain == "month":
-        return Period("month", date(start.year, start.month, 1), f"{start.year}-{start.month:02d}")
-    if grain == "quarter":
-        quarter = (start.month - 1) // 3 + 1
-        return Period("quarter", date(start.year, 3 * quarter - 2, 1), f"{start.year}-Q{quarter}")
-    if grain == "year":
-        return Period("year", date(start.year, 1, 1), f"{start.year}")
-    raise ValueError(f"unknown grain {grain!r}")
-
-
 def parse_period(text: str, grain: str | None = None) -> Period:
     """`2025-10` → month, `2025-Q4` → quarter, `2025` → year; an explicit grain must agree."""
-    value = text.strip()
     if grain is not None and grain not in GRAINS:
         raise ReportError(f"--grain {grain!r} is not a grain: use {', '.join(GRAINS)}.")
-    if match := _MONTH.fullmatch(value):
-        year, month = int(match[1]), int(match[2])
-        if not 1 <= month <= 12:
-            raise ReportError(f"--period {text!r}: month {month} does not exist; write {_EXAMPLES}.")
-        period = period_of("month", date(year, month, 1))
-    elif match := _QUARTER.fullmatch(value):
-        period = period_of("quarter", date(int(match[1]), 3 * int(match[2]) - 2, 1))
-    elif match := _YEAR.fullmatch(value):
-        period = period_of("year", date(int(match[1]), 1, 1))
-    else:
-        raise ReportError(f"--period {text!r} is not a period: write {_EXAMPLES}.")
+    try:
+        period = parse_label(text)
+    except PeriodLabelError as error:
+        raise ReportError(f"--period {error}.") from None
     if grain is not None and grain != period.grain:
         raise ReportError(
             f"--period {text} is a {period.grain} but --grain is {grain}: drop --grain (it is inferred "
