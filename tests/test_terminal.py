@@ -15,8 +15,9 @@ from rich.console import Console
 from dagster_project.insights.alerts import Alert
 from dagster_project.periods import Period
 from dagster_project.render import terminal as report_cli
-from dagster_project.render.terminal import KpiRow, ScorecardData, scorecard_report
+from dagster_project.render.terminal import scorecard_report
 from dagster_project.render.text import json_for_terminal, kpi_lineage_command, printable, printable_tree
+from dagster_project.store import KpiRow, ScorecardData
 
 HOSTILE = "Shop\x1b[2J\x1b]0;owned\x07\x00\x9b31m\x7f\rend"
 

@@ -22,16 +22,14 @@ from dagster_project.render.terminal import (
     LANGUAGES,
     MISSING,
     TEXTS,
-    ReportError,
     format_change,
     format_timestamp,
     format_value,
-    load_scorecard,
-    open_published,
     parse_period,
     perspective_order,
 )
 from dagster_project.render.text import kpi_lineage_command
+from dagster_project.store import ReportError, load_scorecard, open_published
 
 TREND_PERIODS = 12
 STATUSES = ("green", "amber", "red", "no_target", "no_data")
