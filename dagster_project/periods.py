@@ -6,7 +6,8 @@ Every caller uses this module: the month partitions and the window handed to dbt
 dbt_project/macros/partition_window.sql only reads the bounds computed here), the periods of the
 reports (render/), the gate's containment (gate/decision.py), the publisher (publish/writer.py), the
 order of alerts and of run summaries (insights/alerts.py, run/pipeline.py), the metric graph's offsets
-(audit/provenance.py) and the sample data's months. Where SQL needs a rule, `grain_months_sql` and
+(audit/provenance.py), the contract's first plausible month (contract/window.py) and the sample
+data's months. Where SQL needs a rule, `grain_months_sql` and
 `grain_rank_sql` generate it from the same tables.
 """
 
