@@ -7,8 +7,8 @@ dbt_project/macros/partition_window.sql only reads the bounds computed here), th
 reports (render/), the gate's containment (gate/decision.py), the publisher (publish/writer.py), the
 order of alerts and of run summaries (insights/alerts.py, run/pipeline.py), the metric graph's offsets
 (audit/provenance.py), the contract's first plausible month (contract/window.py) and the sample
-data's months. Where SQL needs a rule, `grain_months_sql` and
-`grain_rank_sql` generate it from the same tables.
+data's months. Where SQL needs a rule, `grain_months_sql` and `grain_rank_sql` generate it from the
+same tables.
 """
 
 from __future__ import annotations
