@@ -314,7 +314,8 @@ def publish_only(settings: Settings) -> RunSummary:
 def _run_selected(settings: Settings, assets: list, checks: list | None) -> RunSummary:
     """A run of `assets` and `checks` (None: every check of the gate) only."""
     from dagster_project.definitions import PIPELINE_JOB, build_definitions
-    from dagster_project.defs.partitions import MonthWindow, parse_month, partition_range_tags
+    from dagster_project.defs.partitions import partition_range_tags
+    from dagster_project.periods import MonthWindow, parse_month
     from dagster_project.run.pipeline import _summarise
     from dagster_project.settings import environment_overrides
 

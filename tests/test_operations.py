@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from datetime import UTC, date, datetime
@@ -15,19 +16,18 @@ from typer.testing import CliRunner
 from dagster_project.cli.app import app
 from dagster_project.definitions import build_definitions
 from dagster_project.defs.partitions import (
-    MonthWindow,
-    contiguous_windows,
+    DBT_WINDOW_ENV,
     dbt_window_env,
     monthly_partitions,
-    parse_month,
     window_for_range,
 )
 from dagster_project.defs.publish import REASON_TAG
 from dagster_project.defs.schedules import EXTRACT_SCHEDULE, MONTHLY_JOB, MONTHLY_SCHEDULE
 from dagster_project.defs.sensors import LANDING_SENSOR, RESTATEMENT_SENSOR, time_columns
 from dagster_project.defs.transform import dbt_vars_args, prepare_dbt
+from dagster_project.periods import MonthWindow, contiguous_windows, parse_month
 from dagster_project.run.pipeline import prepare_dagster_home, run_pipeline
-from dagster_project.settings import Settings, SettingsError
+from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError
 from tests.conftest import BuiltWarehouse
 from tests.helpers import sales_line, write_csv
 
@@ -53,10 +53,27 @@ def test_a_window_recomputes_its_months_and_the_quarters_and_years_they_belong_t
 
 def test_window_to_dbt_environment() -> None:
     window = MonthWindow.from_keys("2025-01", "2025-06")
-    assert dbt_window_env(window) == {"KPI_MONTH_FROM": "2025-01-01", "KPI_MONTH_TO": "2025-06-01"}
-    assert dbt_window_env(None) == {"KPI_MONTH_FROM": "", "KPI_MONTH_TO": ""}
+    assert dbt_window_env(MonthWindow.from_keys("2024-11", "2025-05")) == {
+        "KPI_MONTH_FROM": "2024-11-01",
+        "KPI_MONTH_TO": "2025-05-01",
+        "KPI_MONTH_END": "2025-06-01",
+        "KPI_QUARTER_FIRST": "2024-10-01",
+        "KPI_QUARTER_LAST": "2025-04-01",
+        "KPI_QUARTER_END": "2025-07-01",
+        "KPI_YEAR_FIRST": "2024-01-01",
+        "KPI_YEAR_LAST": "2025-01-01",
+        "KPI_YEAR_END": "2026-01-01",
+    }
+    assert dbt_window_env(window)["KPI_MONTH_FROM"] == "2025-01-01"
+    assert dbt_window_env(window)["KPI_MONTH_TO"] == "2025-06-01"
+    assert set(dbt_window_env(None).values()) == {""}
     assert dbt_vars_args("2025-07-01") == ["--vars", '{"kpi_as_of": "2025-07-01"}']
     assert dbt_vars_args(None) == []
+
+
+def test_dbt_reads_exactly_the_bounds_the_window_passes() -> None:
+    macro = (PROJECT_ROOT / "dbt_project" / "macros" / "partition_window.sql").read_text(encoding="utf-8")
+    assert set(re.findall(r"'(KPI_[A-Z_]+)'", macro)) == set(DBT_WINDOW_ENV.values())
 
 
 def test_a_range_over_every_partition_is_a_full_run() -> None:

@@ -21,12 +21,12 @@ from typer.testing import CliRunner
 from dagster_project.cli.app import app
 from dagster_project.publish.writer import CheckResult, GateResult, publish_scorecards, published_path
 from dagster_project.render.terminal import (
-    ReportError,
     format_change,
     format_value,
     parse_period,
     scorecard_report,
 )
+from dagster_project.store import ReportError
 
 T0 = datetime(2025, 3, 5, 6, 0, tzinfo=UTC)
 FEB = date(2025, 2, 1)

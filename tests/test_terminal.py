@@ -13,9 +13,11 @@ import pytest
 from rich.console import Console
 
 from dagster_project.insights.alerts import Alert
+from dagster_project.periods import Period
 from dagster_project.render import terminal as report_cli
-from dagster_project.render.terminal import KpiRow, Period, ScorecardData, scorecard_report
+from dagster_project.render.terminal import scorecard_report
 from dagster_project.render.text import json_for_terminal, kpi_lineage_command, printable, printable_tree
+from dagster_project.store import KpiRow, ScorecardData
 
 HOSTILE = "Shop\x1b[2J\x1b]0;owned\x07\x00\x9b31m\x7f\rend"
 
@@ -40,7 +42,7 @@ def test_the_scorecard_shows_a_hostile_org_unit_name_escaped(monkeypatch: pytest
         "nps", "NPS\x1b[31m", None, "customer", "score", 0, 40.0, 50.0, "red", None, None, None, None
     )
     data = ScorecardData(
-        path=Path("/data/published.duckdb"), period=Period("month", date(2025, 12, 1), "2025-12"),
+        path=Path("/data/published.duckdb"), period=Period("month", date(2025, 12, 1)),
         org_unit_id="S1\x00", org_unit_name=HOSTILE, org_unit_name_zh=None, version=1,
         published_at=datetime(2026, 1, 3), kpis=(row,), scores={"overall": (55.0, 1)}, blocked_at=None,
     )  # fmt: skip

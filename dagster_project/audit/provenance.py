@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from dagster_project.audit.artifacts import DbtInvocation, latest_dbt_invocation, read_blob, sha256_hex
+from dagster_project.periods import GRAIN_MONTHS as OFFSET_MONTHS  # a MetricFlow offset granularity in months
 from dagster_project.settings import EXPECTATIONS_DIR, KPI_DEFINITIONS_DIR, PROJECT_ROOT
 
 # The packages whose versions a publication records.
 RECORDED_PACKAGES = ("dbt-core", "dbt-duckdb", "dagster", "dagster-dbt", "great-expectations", "duckdb")
 # Models whose compiled SQL a publication keeps: the KPI values, the scorecard and the lineage rollup.
 COMPILED_SCHEMAS = ("kpi", "scorecard", "lineage")
-OFFSET_MONTHS = {"month": 1, "quarter": 3, "year": 12}
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,9 @@ from dagster_project.cli.common import (
 )
 from dagster_project.outbound import redact, redact_url
 from dagster_project.publish.writer import published_path
-from dagster_project.render.terminal import ReportError, format_value, parse_period
+from dagster_project.render.terminal import format_value, parse_period
 from dagster_project.render.text import json_for_terminal, printable, printable_tree
+from dagster_project.store import ReportError
 
 audit_app = typer.Typer(help="Check the published store's audit trail.", no_args_is_help=True)
 

@@ -42,7 +42,7 @@ def report_command(
     """Write the scorecard report of a period: one self-contained HTML file (no network needed to view it)."""
     from dagster_project.cli.common import EXIT_BAD_INPUT, _settings, print_error, print_text
     from dagster_project.render.html import take_screenshot, write_report
-    from dagster_project.render.terminal import ReportError
+    from dagster_project.store import ReportError
 
     settings = _settings(data_dir=data_dir)
     try:

@@ -21,7 +21,8 @@ def scorecard(
     data_dir: DataDirOption = None,
 ) -> None:
     """Show the published scorecard of a period and org unit: KPIs by perspective, then the scores."""
-    from dagster_project.render.terminal import ReportError, scorecard_report
+    from dagster_project.render.terminal import scorecard_report
+    from dagster_project.store import ReportError
 
     settings = _settings(data_dir=data_dir)
     try:
@@ -39,7 +40,8 @@ def status(
     ] = 10,
 ) -> None:
     """Show the publication log: latest publications, blocked attempts and why, a one-line summary."""
-    from dagster_project.render.terminal import ReportError, status_report
+    from dagster_project.render.terminal import status_report
+    from dagster_project.store import ReportError
 
     settings = _settings(data_dir=data_dir)
     try:

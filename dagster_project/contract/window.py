@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from dagster_project.periods import add_months, parse_month
+
 # How dbt receives the window (dbt_project/macros/date_window.sql): the first plausible date, and
 # the days after dbt's own current date, so that a long-running `kpi dev` never holds a stale "today".
 DBT_DATE_FROM_VARIABLE = "KPI_DATE_FROM"
@@ -27,9 +29,7 @@ class DateWindow:
     @classmethod
     def from_first_month(cls, first_month: str, history_months: int, future_days: int) -> DateWindow:
         """`first_month` (YYYY-MM) minus `history_months` months, to today + `future_days`."""
-        year, month = (int(part) for part in first_month.split("-"))
-        index = year * 12 + month - 1 - history_months
-        return cls(earliest=date(index // 12, index % 12 + 1, 1), future_days=future_days)
+        return cls(earliest=add_months(parse_month(first_month), -history_months), future_days=future_days)
 
     def latest(self, today: date | None = None) -> date:
         return (today or datetime.now(UTC).date()) + timedelta(days=self.future_days)

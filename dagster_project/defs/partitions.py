@@ -1,95 +1,38 @@
 """Monthly partitions of the KPI, scorecard and publish assets, and the pure functions that turn a
-partition window into dbt vars (unit-tested in tests/test_operations.py).
+partition range into a month window and the window into dbt's environment (unit-tested in
+tests/test_operations.py). The calendar itself (windows, their periods and bounds) is periods.py's.
 
 A run of months [first, last] recomputes those months and the quarters and years they touch, from
-the base measures (the KPI compiler reads KPI_MONTH_FROM / KPI_MONTH_TO). A run over every
+the base measures (the KPI compiler reads the window's bounds, see `dbt_window_env`). A run over every
 partition is a full run: no window, and the incremental dbt models are rebuilt from scratch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date
-
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-PARTITION_FORMAT = "%Y-%m"  # keys like 2025-06, as `kpi run --from 2025-06` takes them
+from dagster_project.periods import MONTH_FORMAT, MonthWindow, month_key
+
+# The environment variable of each bound of MonthWindow.bounds() that dbt reads
+# (dbt_project/macros/partition_window.sql, which says why not vars).
+DBT_WINDOW_ENV = {
+    "first": "KPI_MONTH_FROM",
+    "last": "KPI_MONTH_TO",
+    "end": "KPI_MONTH_END",
+    "quarter_first": "KPI_QUARTER_FIRST",
+    "quarter_last": "KPI_QUARTER_LAST",
+    "quarter_end": "KPI_QUARTER_END",
+    "year_first": "KPI_YEAR_FIRST",
+    "year_last": "KPI_YEAR_LAST",
+    "year_end": "KPI_YEAR_END",
+}
 
 
 def monthly_partitions(first_month: str, timezone: str = "UTC") -> dg.MonthlyPartitionsDefinition:
-    """Month partitions from `first_month` (YYYY-MM) to the last month that has ended."""
-    return dg.MonthlyPartitionsDefinition(start_date=first_month, fmt=PARTITION_FORMAT, timezone=timezone)
-
-
-def parse_month(text: str) -> date:
-    """'2025-06' → date(2025, 6, 1); ValueError with what was expected otherwise."""
-    try:
-        year, month = text.strip().split("-")
-        if len(year) != 4 or len(month) != 2:
-            raise ValueError
-        return date(int(year), int(month), 1)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a month: write it as YYYY-MM, e.g. 2025-06") from None
-
-
-def month_key(month: date) -> str:
-    return month.strftime(PARTITION_FORMAT)
-
-
-def next_month(month: date) -> date:
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
-
-
-def quarter_start(day: date) -> date:
-    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-
-
-@dataclass(frozen=True)
-class MonthWindow:
-    """The months a run computes, first and last inclusive (first days of the months)."""
-
-    first: date
-    last: date
-
-    def __post_init__(self) -> None:
-        if self.first > self.last:
-            raise ValueError(
-                f"the window starts ({month_key(self.first)}) after it ends ({month_key(self.last)})"
-            )
-
-    @classmethod
-    def from_keys(cls, first_key: str, last_key: str) -> MonthWindow:
-        return cls(parse_month(first_key), parse_month(last_key))
-
-    def months(self) -> list[date]:
-        months, month = [], self.first
-        while month <= self.last:
-            months.append(month)
-            month = next_month(month)
-        return months
-
-    def periods(self) -> list[tuple[str, date]]:
-        """Every (grain, period start) the window's months belong to: they are recomputed."""
-        months = self.months()
-        quarters = sorted({quarter_start(m) for m in months})
-        years = sorted({date(m.year, 1, 1) for m in months})
-        return (
-            [("month", m) for m in months] + [("quarter", q) for q in quarters] + [("year", y) for y in years]
-        )
-
-    def completed_periods(self) -> list[tuple[str, date]]:
-        """The quarters and years whose last month is in the window: publishing the window completes them."""
-        return [
-            (grain, start)
-            for grain, start in self.periods()
-            if grain != "month" and next_month(self.last) > _last_month(grain, start) >= self.first
-        ]
-
-
-def _last_month(grain: str, start: date) -> date:
-    return date(start.year, start.month + 2, 1) if grain == "quarter" else date(start.year, 12, 1)
+    """Month partitions from `first_month` (YYYY-MM) to the last month that has ended; keys like
+    2025-06, as `kpi run --from 2025-06` takes them."""
+    return dg.MonthlyPartitionsDefinition(start_date=first_month, fmt=MONTH_FORMAT, timezone=timezone)
 
 
 def window_for_range(
@@ -103,22 +46,12 @@ def window_for_range(
 
 
 def dbt_window_env(window: MonthWindow | None) -> dict[str, str]:
-    """The environment variables that pass a window to dbt (dbt_project/macros/partition_window.sql
-    says why not vars); empty values → every month."""
+    """The environment variables that pass a window's bounds to dbt (YYYY-MM-DD); empty values →
+    every month."""
     if window is None:
-        return {"KPI_MONTH_FROM": "", "KPI_MONTH_TO": ""}
-    return {"KPI_MONTH_FROM": window.first.isoformat(), "KPI_MONTH_TO": window.last.isoformat()}
-
-
-def contiguous_windows(months: Iterable[date]) -> list[MonthWindow]:
-    """Group months into runs of consecutive months: one restatement run per group."""
-    windows: list[MonthWindow] = []
-    for month in sorted(set(months)):
-        if windows and next_month(windows[-1].last) == month:
-            windows[-1] = MonthWindow(windows[-1].first, month)
-        else:
-            windows.append(MonthWindow(month, month))
-    return windows
+        return dict.fromkeys(DBT_WINDOW_ENV.values(), "")
+    bounds = window.bounds()
+    return {name: bounds[bound].isoformat() for bound, name in DBT_WINDOW_ENV.items()}
 
 
 def partition_range_tags(window: MonthWindow) -> dict[str, str]:

@@ -13,9 +13,10 @@ import dagster as dg
 import duckdb
 
 from dagster_project.contract import Contract, load_contract
-from dagster_project.defs.partitions import contiguous_windows, month_key, partition_range_tags
+from dagster_project.defs.partitions import partition_range_tags
 from dagster_project.defs.publish import REASON_TAG
 from dagster_project.defs.schedules import EXTRACT_JOB, MONTHLY_JOB
+from dagster_project.periods import contiguous_windows, month_key, parse_month
 from dagster_project.settings import Settings
 
 LANDING_SENSOR = "kpi_landing_files"
@@ -185,7 +186,7 @@ def build_restatement_sensor(settings: Settings) -> dg.SensorDefinition:
             )
         except duckdb.IOException as error:  # another process holds the file: try again next tick
             return dg.SkipReason(f"The warehouse is busy: {error}")
-        first = date.fromisoformat(settings.first_month + "-01")
+        first = parse_month(settings.first_month)
         requests = restatement_requests(late, first)
         for request in requests:
             context.log.info(f"Restatement of {request.tags['kpi/restatement']}: {request.tags[REASON_TAG]}")

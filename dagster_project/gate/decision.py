@@ -8,7 +8,8 @@ through `check_applies_sql`). See docs/quality_gate.md.
 - An expectation result *blocks* when it failed and is critical, or when it errored (fail closed);
   an errored result is shown as critical whatever its declared severity.
 - A failure that names periods blocks each of them and every period containing one (a month blocks
-  its quarter and year, a quarter its year); a failure that names no period blocks every period.
+  its quarter and year, a quarter its year: the calendar's `periods.contains`); a failure that names
+  no period blocks every period.
 - A check result *applies to* a period when it names that period, or names none (for one grain or
   for all of them): `applies_to` in Python and `check_applies_sql` in SQL, from the same rule.
 - A check's results count for a publication only while their *fingerprint* (the hash of the check's
@@ -27,11 +28,10 @@ from typing import Any
 
 import duckdb
 
-Period = tuple[str, date]  # (period_grain, period_start)
+from dagster_project.periods import Period, contains
 
 SEVERITIES = ("critical", "warning")
 DEFAULT_SEVERITY = "critical"  # an expectation without a severity blocks
-_GRAIN_RANK = {"month": 0, "quarter": 1, "year": 2}
 
 MISSING_RESULTS_REASON = "no gate results for the current staged content; run the checks"
 
@@ -75,21 +75,6 @@ def dagster_severity(blocks_every_period: bool) -> Any:
     return dg.AssetCheckSeverity.ERROR if blocks_every_period else dg.AssetCheckSeverity.WARN
 
 
-def period_contains(outer: Period, inner: Period) -> bool:
-    """Does period `outer` contain (or equal) period `inner`?"""
-    (outer_grain, outer_start), (inner_grain, inner_start) = outer, inner
-    if _GRAIN_RANK.get(outer_grain, -1) < _GRAIN_RANK.get(inner_grain, -1):
-        return False
-    if outer_grain == "year":
-        return outer_start.year == inner_start.year
-    if outer_grain == "quarter":
-        return (
-            outer_start.year == inner_start.year
-            and (outer_start.month - 1) // 3 == (inner_start.month - 1) // 3
-        )
-    return outer_start == inner_start
-
-
 @dataclass(frozen=True)
 class Failure:
     """A blocking expectation result: why, and the periods it names (None: it names none)."""
@@ -111,7 +96,7 @@ def blocked_periods(failures: Iterable[Failure], periods: Iterable[Period]) -> d
     for failure in failures:
         for period in periods:
             if failure.failing_periods is None or any(
-                period_contains(period, named) for named in failure.failing_periods
+                contains(period, named) for named in failure.failing_periods
             ):
                 block(period, failure.reason)
     return blocked

@@ -21,10 +21,10 @@ from typing import Any
 import yaml
 
 from dagster_project.gate import decision
-from dagster_project.gate.decision import Failure, Period, period_contains
+from dagster_project.gate.decision import Failure
+from dagster_project.periods import Period
 from dagster_project.settings import EXPECTATIONS_DIR
 
-__all__ = ["Period", "period_contains"]  # re-exported: the rule lives in gate/decision.py
 FAILING_ROWS_SAMPLE = 20
 
 
@@ -225,7 +225,7 @@ def _outcome(spec: CheckSpec, result: Any) -> ExpectationOutcome:
                 if grain is None or start is None:
                     failing_periods = None
                     break
-                failing_periods.add((str(grain), _as_date(start)))
+                failing_periods.add(Period(str(grain), _as_date(start)))
         sample = [
             {k: _jsonable(v) for k, v in row.items()} for row in (index_rows or [])[:FAILING_ROWS_SAMPLE]
         ]

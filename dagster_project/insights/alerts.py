@@ -18,13 +18,13 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.outbound import Delivery, Outbox, deliver, redact, webhook_destination
+from dagster_project.periods import grain_rank_sql
 from dagster_project.render.text import kpi_lineage_command
 from dagster_project.settings import DEFAULT_OUTBOUND_TIMEOUT_SECONDS, OutboundSettings
 
 WEBHOOK_ENV = "KPI_ALERT_WEBHOOK_URL"
 STAGED_ALERTS_TABLE = "scorecard.kpi_alerts"
 SEVERITY_ORDER = ("critical", "warning")
-GRAIN_ORDER = ("month", "quarter", "year")
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ ALERT_COLUMNS: tuple[str, ...] = tuple(Alert.__dataclass_fields__)
 
 _ORDER_BY = (
     "case severity when 'critical' then 0 else 1 end, "
-    "case period_grain when 'month' then 0 when 'quarter' then 1 else 2 end, "
+    f"{grain_rank_sql('period_grain')}, "
     "period_start desc, abs(coalesce(robust_z, 0)) desc, kpi_id, org_unit_id, detected_rule"
 )
 

@@ -46,6 +46,7 @@ from dagster_project.audit.provenance import RunProvenance
 from dagster_project.audit.seal import SEAL_TABLES, SEALED_ROW_HASHES_COLUMNS, SEALS_COLUMNS, write_seal
 from dagster_project.gate import decision
 from dagster_project.gate.decision import SEVERITIES
+from dagster_project.periods import GRAIN_MONTHS, GRAINS, grain_months_sql
 
 PUBLISHED_FILE_NAME = "published.duckdb"
 NEXT_SUFFIX = ".next"
@@ -105,11 +106,9 @@ SCORECARD_KEY = ("period_grain", "period_start", "org_unit_id", "kpi_id")
 # (comparison column, its change column, months back: None = one period of the row's grain)
 COMPARISONS: tuple[tuple[str, str, int | None], ...] = (
     ("prior_period_actual", "change_vs_prior_period", None),
-    ("prior_year_actual", "change_vs_prior_year", 12),
+    ("prior_year_actual", "change_vs_prior_year", GRAIN_MONTHS["year"]),
 )
 COMPARISON_COLUMNS = tuple(name for pair in COMPARISONS for name in pair[:2])
-# SQL: the length in months of a period of grain `{grain}`.
-GRAIN_MONTHS_SQL = "(case {grain} when 'month' then 1 when 'quarter' then 3 else 12 end)"
 # What a period's version is: its own figures (the content hash covers these columns).
 SCORECARD_CONTENT_COLUMNS = tuple(c for c in SCORECARD_COLUMNS if c[0] not in COMPARISON_COLUMNS)
 
@@ -327,7 +326,6 @@ LINEAGE_SOURCES = (
 # SQL: check result `{check}` applies to period `{period}` (CheckResult.applies_to, in SQL), a
 # format string generated from the gate's one rule (gate/decision.py).
 CHECK_APPLIES_SQL = decision.check_applies_sql("{check}", "{period}")
-GRAINS = ("month", "quarter", "year")
 
 
 class PublishError(Exception):
@@ -1013,7 +1011,7 @@ def comparison_sql(current: str, fallback: str | None = None) -> str:
         )
     own = "f" if fallback else "c"
     for i, (column, change, months) in enumerate(COMPARISONS):
-        back = GRAIN_MONTHS_SQL.format(grain="c.period_grain") if months is None else str(months)
+        back = grain_months_sql("c.period_grain") if months is None else str(months)
         alias = f"compared_{i}"
         joins.append(
             f"left join {current} as {alias} on {alias}.kpi_id = c.kpi_id and {alias}.org_unit_id = c.org_unit_id "
@@ -1135,7 +1133,7 @@ def _write_value_inputs(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
             select d.period_grain, d.period_start, d.version, o.offset_months,
                    d.period_start - to_months(o.offset_months) as window_start,
                    d.period_start - to_months(o.offset_months)
-                       + to_months({GRAIN_MONTHS_SQL.format(grain="d.period_grain")})
+                       + to_months({grain_months_sql("d.period_grain")})
                        as window_end
             from decisions as d cross join offsets as o
             where d.outcome = 'published'

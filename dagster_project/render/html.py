@@ -17,22 +17,19 @@ import jinja2
 from markupsafe import Markup, escape
 
 from dagster_project.insights.alerts import Alert, period_alerts
+from dagster_project.periods import Period, period_of
 from dagster_project.render.terminal import (
     LANGUAGES,
     MISSING,
     TEXTS,
-    Period,
-    ReportError,
     format_change,
     format_timestamp,
     format_value,
-    load_scorecard,
-    open_published,
     parse_period,
-    period_of,
     perspective_order,
 )
 from dagster_project.render.text import kpi_lineage_command
+from dagster_project.store import ReportError, load_scorecard, open_published
 
 TREND_PERIODS = 12
 STATUSES = ("green", "amber", "red", "no_target", "no_data")

@@ -27,11 +27,12 @@ from dagster_project.audit.openlineage import deliver_lineage, emit_run_lineage
 from dagster_project.contract import load_contract
 from dagster_project.definitions import PIPELINE_JOB, build_definitions
 from dagster_project.defs.extract import raw_asset_key
-from dagster_project.defs.partitions import MonthWindow, month_key, parse_month, partition_range_tags
+from dagster_project.defs.partitions import partition_range_tags
 from dagster_project.defs.publish import REASON_TAG
 from dagster_project.defs.resources import WAREHOUSE_POOL
 from dagster_project.defs.transform import PARTITIONED_STEP, UNPARTITIONED_STEP, prepare_dbt
 from dagster_project.outbound import redact, undelivered
+from dagster_project.periods import MonthWindow, grain_rank_sql, month_key, parse_month
 from dagster_project.run.recovery import (
     PoolBusyError,
     RecoveredRun,
@@ -499,9 +500,8 @@ def _read_publications(summary: RunSummary, settings: Settings) -> None:
     summary.published_path = published
     with duckdb.connect(str(published), read_only=True) as con:
         rows = con.execute(
-            """select period_grain, period_label, outcome, version, reason from publication_attempts
-               where run_id = ? order by case period_grain when 'month' then 0 when 'quarter' then 1 else 2 end,
-                     period_start""",
+            f"""select period_grain, period_label, outcome, version, reason from publication_attempts
+               where run_id = ? order by {grain_rank_sql("period_grain")}, period_start""",
             [summary.run_id],
         ).fetchall()
     summary.publications = [PeriodPublication(*row) for row in rows]

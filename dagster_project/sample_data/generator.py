@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dagster_project.contract import load_contract
+from dagster_project.periods import add_months, month_key, months_between, parse_month, period_of
 
 ENTITIES = (
     "org_units",
@@ -394,10 +395,9 @@ class _Generator:
         self.bad: list[PlantedBadRow] = []
         self.pending = _Pending()
 
-        end_year, end_mon = (int(part) for part in end_month.split("-"))
-        index = end_year * 12 + end_mon - 1 - (months - 1)
-        self.months = [((index + i) // 12, (index + i) % 12 + 1) for i in range(months)]
-        self.labels = [f"{y:04d}-{m:02d}" for y, m in self.months]
+        last = parse_month(end_month)
+        self.months = [(m.year, m.month) for m in months_between(add_months(last, 1 - months), last)]
+        self.labels = [month_key(dt.date(y, m, 1)) for y, m in self.months]
         self.month_start = np.array([_day(dt.date(y, m, 1)) for y, m in self.months], dtype=np.int64)
         self.month_days = np.array([calendar.monthrange(y, m)[1] for y, m in self.months], dtype=np.int64)
         self.range_start = int(self.month_start[0])
@@ -409,7 +409,7 @@ class _Generator:
         self.quarter_start: list[int] = []
         self.quarter_csv: list[bool] = []
         for i, (y, m) in enumerate(self.months):
-            label = f"{y:04d}-Q{(m - 1) // 3 + 1}"
+            label = period_of("quarter", dt.date(y, m, 1)).label
             if not self.quarters or self.quarters[-1] != label:
                 self.quarters.append(label)
                 self.quarter_start.append(int(self.month_start[i]))

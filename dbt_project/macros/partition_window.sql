@@ -1,34 +1,43 @@
 {#-
-  The month window of a partitioned run. Dagster passes the run's months in the environment
-  variables KPI_MONTH_FROM and KPI_MONTH_TO (first days of the first and last month, YYYY-MM-DD;
-  dagster_project/defs/partitions.py). Incremental models then replace only the rows of those
-  months (facts) or of those months and the quarters and years they belong to (kpi_values). Without
-  them, or when a model is built from scratch, every month is computed.
+  The month window of a partitioned run. Dagster passes the run's window in environment variables:
+  its bounds, computed by dagster_project/periods.py (MonthWindow.bounds) and named in
+  dagster_project/defs/partitions.py (DBT_WINDOW_ENV), as YYYY-MM-DD: KPI_MONTH_FROM and KPI_MONTH_TO
+  (first days of the first and last month), KPI_MONTH_END (the day after the window), and for quarters
+  and years KPI_QUARTER_FIRST / _LAST / _END and KPI_YEAR_FIRST / _LAST / _END (first days of the first
+  and last period of the grain in the window, the day after the last). This macro only reads them: the
+  calendar is periods.py's. Incremental models then replace only the rows of those months (facts) or
+  of those months and the quarters and years they belong to (kpi_values). Without them, or when a
+  model is built from scratch, every month is computed.
   Environment variables, not --vars: dbt re-parses the whole project (~6 s) whenever the vars
   differ from the last parse's, so every month run would pay a full parse. The variables are read
   only at execution (is_incremental() is false while parsing), so dbt never records them as
   parse inputs and partial parsing stays valid.
 -#}
 
-{#- {first, last, end (first day after the window), quarter_first, quarter_last, year_first, year_last} or none -#}
+{#- {first, last, end, quarter_first, quarter_last, quarter_end, year_first, year_last, year_end} or none -#}
 {%- macro kpi_month_window() -%}
     {%- if not is_incremental() -%}{{ return(none) }}{%- endif -%}
-    {%- set first = env_var('KPI_MONTH_FROM', '') -%}
-    {%- set last = env_var('KPI_MONTH_TO', '') -%}
-    {%- if not first or not last -%}{{ return(none) }}{%- endif -%}
-    {%- set parse = modules.datetime.datetime.strptime -%}
-    {%- set first = parse(first | string, '%Y-%m-%d').date().replace(day=1) -%}
-    {%- set last = parse(last | string, '%Y-%m-%d').date().replace(day=1) -%}
-    {%- if first > last -%}
-        {{ exceptions.raise_compiler_error("KPI_MONTH_FROM (" ~ first ~ ") is after KPI_MONTH_TO (" ~ last ~ ")") }}
+    {%- if not env_var('KPI_MONTH_FROM', '') or not env_var('KPI_MONTH_TO', '') -%}{{ return(none) }}{%- endif -%}
+    {%- set variables = {
+        'first': 'KPI_MONTH_FROM', 'last': 'KPI_MONTH_TO', 'end': 'KPI_MONTH_END',
+        'quarter_first': 'KPI_QUARTER_FIRST', 'quarter_last': 'KPI_QUARTER_LAST', 'quarter_end': 'KPI_QUARTER_END',
+        'year_first': 'KPI_YEAR_FIRST', 'year_last': 'KPI_YEAR_LAST', 'year_end': 'KPI_YEAR_END'} -%}
+    {%- set window = {} -%}
+    {%- for bound, variable in variables.items() -%}
+        {%- set text = env_var(variable, '') -%}
+        {%- if not text -%}
+            {{ exceptions.raise_compiler_error("KPI_MONTH_FROM and KPI_MONTH_TO are set but " ~ variable ~ " is not: "
+                ~ "a window's bounds come from dagster_project/defs/partitions.py (dbt_window_env)") }}
+        {%- endif -%}
+        {%- do window.update({bound: modules.datetime.datetime.strptime(text | string, '%Y-%m-%d').date()}) -%}
+    {%- endfor -%}
+    {%- if window.first > window.last -%}
+        {{ exceptions.raise_compiler_error("KPI_MONTH_FROM (" ~ window.first ~ ") is after KPI_MONTH_TO (" ~ window.last ~ ")") }}
     {%- endif -%}
-    {{ return({
-        'first': first, 'last': last, 'end': kpi_add_months(last, 1),
-        'quarter_first': first.replace(month=3 * ((first.month - 1) // 3) + 1),
-        'quarter_last': last.replace(month=3 * ((last.month - 1) // 3) + 1),
-        'year_first': first.replace(month=1), 'year_last': last.replace(month=1)}) }}
+    {{ return(window) }}
 {%- endmacro -%}
 
+{#- Months shifted for the offset metrics' windows (kpi_shift_date): the offsets are the metrics'. -#}
 {%- macro kpi_add_months(day, months) -%}
     {%- set index = day.year * 12 + day.month - 1 + months -%}
     {{ return(modules.datetime.date(index // 12, index % 12 + 1, 1)) }}
@@ -95,9 +104,8 @@
 
 {#- [first day, day after the last] of a grain's periods in a window. -#}
 {%- macro kpi_grain_bounds(window, grain) -%}
-    {{ return({'month': [window.first, kpi_add_months(window.last, 1)],
-               'quarter': [window.quarter_first, kpi_add_months(window.quarter_last, 3)],
-               'year': [window.year_first, kpi_add_months(window.year_last, 12)]}[grain]) }}
+    {{ return({'month': [window.first, window.end], 'quarter': [window.quarter_first, window.quarter_end],
+               'year': [window.year_first, window.year_end]}[grain]) }}
 {%- endmacro -%}
 
 {#- How the month-partitioned models are materialized: incremental (delete+insert of the window's
