@@ -383,7 +383,9 @@ def test_a_publish_only_run_keeps_what_a_failed_check_blocked(warehouse_copy: Se
 
 
 def test_audit_verify_names_a_version_published_without_passing_checks(tmp_path: Path) -> None:
-    from dagster_project.publish.writer import GateResult, publish_scorecards, published_path
+    from dagster_project.publish.files import published_path
+    from dagster_project.publish.gate_results import GateResult
+    from dagster_project.publish.writer import publish_scorecards
     from tests.test_publish import STAGED_SQL, T0, provenance
 
     warehouse = tmp_path / "warehouse.duckdb"
@@ -531,7 +533,7 @@ def test_the_second_data_set_publishes_and_a_late_undated_file_blocks_its_months
 def test_the_applies_rule_in_sql_is_the_one_in_python() -> None:
     """CHECK_APPLIES_SQL (publish, audit verify) is generated from gate/decision.py and agrees with it."""
     from dagster_project.gate import decision
-    from dagster_project.publish.writer import CHECK_APPLIES_SQL
+    from dagster_project.publish.gate_results import CHECK_APPLIES_SQL
 
     jan, apr = date(2025, 1, 1), date(2025, 4, 1)
     checks = [(None, None), ("month", None), ("quarter", None), ("month", jan), ("quarter", apr)]

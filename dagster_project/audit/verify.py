@@ -26,8 +26,8 @@ from dagster_project.audit.hashing import (
     row_json_sql,
 )
 from dagster_project.audit.seal import SEAL_TABLES, key_sql, verify_seals
-from dagster_project.publish.writer import (
-    CHECK_APPLIES_SQL,
+from dagster_project.publish.audit_trail import publication_hash_values
+from dagster_project.publish.contract import (
     CHECK_RESULTS_COLUMNS,
     COMPARISON_COLUMNS,
     KPI_INPUTS_COLUMNS,
@@ -39,10 +39,10 @@ from dagster_project.publish.writer import (
     SCORECARD_CONTENT_COLUMNS,
     SCORES_COLUMNS,
     VALUE_INPUTS_COLUMNS,
-    comparison_sql,
-    parquet_dir,
-    publication_hash_values,
 )
+from dagster_project.publish.files import parquet_dir
+from dagster_project.publish.gate_results import CHECK_APPLIES_SQL
+from dagster_project.publish.steps import comparison_sql
 
 ROW_TABLES = (
     # (history table, current table, row_hashes.table_name, columns, row key SQL)

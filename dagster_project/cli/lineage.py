@@ -20,7 +20,7 @@ from dagster_project.audit.value import LineageError, ValueKey, value_lineage
 from dagster_project.audit.verify import VerifyReport, verify_published
 from dagster_project.cli.common import EXIT_BAD_INPUT, EXIT_FAILED, _settings, console, err_console
 from dagster_project.outbound import redact, redact_url
-from dagster_project.publish.writer import published_path
+from dagster_project.publish.files import published_path
 from dagster_project.render.terminal import ReportError, format_value, parse_period
 from dagster_project.render.text import json_for_terminal, printable, printable_tree
 

@@ -29,7 +29,8 @@ from rich.table import Table
 from rich.text import Text
 
 from dagster_project.kpis.catalog import PERSPECTIVES
-from dagster_project.publish.writer import GRAINS, published_path
+from dagster_project.publish.files import published_path
+from dagster_project.publish.gate_results import GRAINS
 from dagster_project.render.text import printable, printable_tree
 
 LANGUAGES = ("en", "zh")
