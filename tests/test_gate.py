@@ -20,7 +20,7 @@ import pytest
 from dagster_project.audit.verify import verify_published
 from dagster_project.defs.publish import PUBLISHED_KEY
 from dagster_project.gate.runner import CheckSpec, blocked_periods, load_gate, run_check
-from dagster_project.run.pipeline import RunSummary
+from dagster_project.run.summary import RunSummary
 from dagster_project.sample_data.generator import generate_sample_data
 from dagster_project.settings import PROJECT_ROOT, Settings
 from tests.conftest import BuiltWarehouse
@@ -314,7 +314,7 @@ def _run_selected(settings: Settings, assets: list, checks: list | None) -> RunS
     """A run of `assets` and `checks` (None: every check of the gate) only."""
     from dagster_project.definitions import PIPELINE_JOB, build_definitions
     from dagster_project.defs.partitions import MonthWindow, parse_month, partition_range_tags
-    from dagster_project.run.pipeline import _summarise
+    from dagster_project.run.summary import summarise_run
     from dagster_project.settings import environment_overrides
 
     with environment_overrides(settings.environment()):
@@ -329,7 +329,7 @@ def _run_selected(settings: Settings, assets: list, checks: list | None) -> RunS
             tags=partition_range_tags(MonthWindow(parse_month(keys[0]), parse_month(keys[-1]))),
             raise_on_error=False,
         )
-    return _summarise(result, settings)
+    return summarise_run(result, settings)
 
 
 @pytest.fixture
