@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.periods import Period
-from dagster_project.publish.writer import published_path
+from dagster_project.publish.files import published_path
 
 
 class ReportError(Exception):

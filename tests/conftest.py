@@ -11,7 +11,7 @@ import pytest
 
 from dagster_project.contract import Contract, load_contract
 from dagster_project.extract.loader import EntityLoadResult, load_entity
-from dagster_project.run.pipeline import RunSummary
+from dagster_project.run.summary import RunSummary
 from dagster_project.sample_data.generator import SampleDataSummary, generate_sample_data
 from dagster_project.settings import Settings, disable_telemetry
 from tests import helpers

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.run.pipeline import RunSummary, run_pipeline
+from dagster_project.run.pipeline import run_pipeline
+from dagster_project.run.summary import RunSummary
 from dagster_project.settings import Settings
 
 ORG_UNITS = [

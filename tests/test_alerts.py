@@ -23,7 +23,7 @@ from dagster_project.defs.alerts import ALERTS_KEY, build_alert_checks
 from dagster_project.defs.resources import Warehouse
 from dagster_project.insights.alerts import WEBHOOK_ENV, Alert, notify_alerts, period_alerts
 from dagster_project.outbound import Outbox, undelivered
-from dagster_project.publish.writer import published_path
+from dagster_project.publish.files import published_path
 from dagster_project.sample_data.generator import generate_sample_data
 from dagster_project.settings import OutboundSettings, Settings
 from tests.helpers import run_pipeline_on, set_unit_cost_share

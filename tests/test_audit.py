@@ -17,7 +17,9 @@ from typer.testing import CliRunner
 from dagster_project.audit.hashing import GENESIS_HASH, record_hash
 from dagster_project.audit.verify import verify_published
 from dagster_project.cli.app import app
-from dagster_project.publish.writer import publication_hash_values, publish_scorecards, published_path
+from dagster_project.publish.audit_trail import publication_hash_values
+from dagster_project.publish.files import published_path
+from dagster_project.publish.writer import publish_scorecards
 from tests.test_publish import JAN, STAGED_SQL, T0, passing_gate, provenance
 
 

@@ -20,7 +20,7 @@ import pytest
 from dagster_project.audit.verify import verify_published
 from dagster_project.defs.publish import PUBLISHED_KEY
 from dagster_project.gate.runner import CheckSpec, blocked_periods, load_gate, run_check
-from dagster_project.run.pipeline import RunSummary
+from dagster_project.run.summary import RunSummary
 from dagster_project.sample_data.generator import generate_sample_data
 from dagster_project.settings import PROJECT_ROOT, Settings
 from tests.conftest import BuiltWarehouse
@@ -316,7 +316,7 @@ def _run_selected(settings: Settings, assets: list, checks: list | None) -> RunS
     from dagster_project.definitions import PIPELINE_JOB, build_definitions
     from dagster_project.defs.partitions import partition_range_tags
     from dagster_project.periods import MonthWindow, parse_month
-    from dagster_project.run.pipeline import _summarise
+    from dagster_project.run.summary import summarise_run
     from dagster_project.settings import environment_overrides
 
     with environment_overrides(settings.environment()):
@@ -331,7 +331,7 @@ def _run_selected(settings: Settings, assets: list, checks: list | None) -> RunS
             tags=partition_range_tags(MonthWindow(parse_month(keys[0]), parse_month(keys[-1]))),
             raise_on_error=False,
         )
-    return _summarise(result, settings)
+    return summarise_run(result, settings)
 
 
 @pytest.fixture
@@ -385,7 +385,9 @@ def test_a_publish_only_run_keeps_what_a_failed_check_blocked(warehouse_copy: Se
 
 
 def test_audit_verify_names_a_version_published_without_passing_checks(tmp_path: Path) -> None:
-    from dagster_project.publish.writer import GateResult, publish_scorecards, published_path
+    from dagster_project.publish.files import published_path
+    from dagster_project.publish.gate_results import GateResult
+    from dagster_project.publish.writer import publish_scorecards
     from tests.test_publish import STAGED_SQL, T0, provenance
 
     warehouse = tmp_path / "warehouse.duckdb"
@@ -533,7 +535,7 @@ def test_the_second_data_set_publishes_and_a_late_undated_file_blocks_its_months
 def test_the_applies_rule_in_sql_is_the_one_in_python() -> None:
     """CHECK_APPLIES_SQL (publish, audit verify) is generated from gate/decision.py and agrees with it."""
     from dagster_project.gate import decision
-    from dagster_project.publish.writer import CHECK_APPLIES_SQL
+    from dagster_project.publish.gate_results import CHECK_APPLIES_SQL
 
     jan, apr = date(2025, 1, 1), date(2025, 4, 1)
     checks = [(None, None), ("month", None), ("quarter", None), ("month", jan), ("quarter", apr)]

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.run.pipeline import RunSummary
+from dagster_project.run.summary import RunSummary
 from dagster_project.settings import Settings
 from tests.conftest import BuiltWarehouse
 from tests.helpers import run_pipeline_on, sales_line, write_csv

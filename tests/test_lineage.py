@@ -32,7 +32,7 @@ from dagster_project.cli import lineage as lineage_cli
 from dagster_project.cli.app import app
 from dagster_project.definitions import build_definitions
 from dagster_project.outbound import Outbox
-from dagster_project.publish.writer import published_path
+from dagster_project.publish.files import published_path
 from dagster_project.sample_data.generator import generate_sample_data
 from dagster_project.settings import DBT_PROJECT_DIR, OutboundSettings, Settings
 from tests.helpers import run_pipeline_on, write_csv

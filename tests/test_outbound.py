@@ -296,6 +296,7 @@ def test_kpi_run_prints_a_line_per_failed_destination_and_keeps_its_exit_code(
 
     from dagster_project.cli.app import app
     from dagster_project.run import pipeline
+    from dagster_project.run.summary import RunSummary
 
     (tmp_path / "landing").mkdir()
     outbound = OutboundSettings(
@@ -305,8 +306,8 @@ def test_kpi_run_prints_a_line_per_failed_destination_and_keeps_its_exit_code(
     Outbox(tmp_path / "data").add("openlineage", [b"{}", b"{}"])
     lines = [*undelivered(tmp_path / "data", outbound), "OpenLineage events not written: \x1b[2J disk full"]
 
-    def fake_run(settings: object, **kwargs: object) -> pipeline.RunSummary:
-        return pipeline.RunSummary("r" * 32, True, tmp_path / "w", tmp_path / "h", undelivered=lines)
+    def fake_run(settings: object, **kwargs: object) -> RunSummary:
+        return RunSummary("r" * 32, True, tmp_path / "w", tmp_path / "h", undelivered=lines)
 
     monkeypatch.setattr(pipeline, "run_pipeline", fake_run)
     result = CliRunner().invoke(

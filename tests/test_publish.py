@@ -26,18 +26,10 @@ import pytest
 from dagster_project.audit.provenance import KpiInput, RunProvenance, SourceText
 from dagster_project.audit.verify import verify_published
 from dagster_project.publish import writer as publisher
-from dagster_project.publish.writer import (
-    CONTRACT_TABLES,
-    PUBLISHED_TABLES,
-    STORAGE_VERSION,
-    CheckResult,
-    GateResult,
-    PublicationReport,
-    PublishError,
-    parquet_dir,
-    publish_scorecards,
-    published_path,
-)
+from dagster_project.publish.contract import CONTRACT_TABLES, PUBLISHED_TABLES, STAGED_CONTRACTS
+from dagster_project.publish.files import STORAGE_VERSION, parquet_dir, published_path
+from dagster_project.publish.gate_results import CheckResult, GateResult
+from dagster_project.publish.writer import PublicationReport, PublishError, publish_scorecards
 from dagster_project.settings import PROJECT_ROOT
 
 JAN = date(2025, 1, 1)
@@ -687,13 +679,13 @@ def test_failed_publication_leaves_the_published_file_untouched(
     parquet_before = (parquet_dir(data_dir) / "scorecard.parquet").read_bytes()
     set_actual(warehouse, "month", FEB, "nps", "HQ", 1.0)
 
-    write_parquet = publisher._write_parquet
+    write_parquet = publisher.write_parquet
 
     def broken(con: duckdb.DuckDBPyConnection, temporary_files: dict[str, Path]) -> None:
         write_parquet(con, dict(list(temporary_files.items())[:2]))  # two written, then the disk fills
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(publisher, "_write_parquet", broken)
+    monkeypatch.setattr(publisher, "write_parquet", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         publish()
     assert published_path(data_dir).read_bytes() == before
@@ -921,7 +913,7 @@ SQL_CAST_TYPES = {
 
 
 def test_the_dbt_contracts_and_casts_match_the_one_declaration() -> None:
-    """Issue 21: the BI contract is declared once (publish.STAGED_CONTRACTS); each staging model's
+    """Issue 21: the BI contract is declared once (publish/contract.py: STAGED_CONTRACTS); each staging model's
     enforced dbt contract (its YAML) and the casts of its final select name the same columns, in
     the same order, with the same types."""
     import yaml
@@ -930,7 +922,7 @@ def test_the_dbt_contracts_and_casts_match_the_one_declaration() -> None:
     declared_models: dict[str, list[tuple[str, str]]] = {}
     for path in sorted(models_dir.rglob("*.yml")):
         for model in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models", []) or []:
-            if model.get("name") in publisher.STAGED_CONTRACTS:
+            if model.get("name") in STAGED_CONTRACTS:
                 assert (model.get("config") or {}).get("contract", {}).get("enforced") is True, (
                     f"{path}: model {model['name']} must enforce its dbt contract"
                 )
@@ -938,11 +930,11 @@ def test_the_dbt_contracts_and_casts_match_the_one_declaration() -> None:
                     (c["name"], DBT_TYPES.get(c.get("data_type"), f"unknown dbt type {c.get('data_type')!r}"))
                     for c in model.get("columns", [])
                 ]
-    assert sorted(declared_models) == sorted(publisher.STAGED_CONTRACTS)
+    assert sorted(declared_models) == sorted(STAGED_CONTRACTS)
     cast = re.compile(r"\bas\s+(\{\{[^}]*\}\}|\w+)\)\s+as\s+(\w+)\s*,?\s*$", flags=re.M)
-    for model, columns in publisher.STAGED_CONTRACTS.items():
+    for model, columns in STAGED_CONTRACTS.items():
         assert declared_models[model] == list(columns), (
-            f"dbt contract of {model} differs from publish/writer.py"
+            f"dbt contract of {model} differs from publish/contract.py"
         )
         (sql_path,) = models_dir.rglob(f"{model}.sql")
         casts: dict[str, tuple[int, str]] = {}
@@ -952,5 +944,5 @@ def test_the_dbt_contracts_and_casts_match_the_one_declaration() -> None:
         assert not missing, f"{sql_path.name}: no final cast for {missing}"
         final = sorted((casts[name][0], name, casts[name][1]) for name, _ in columns)
         assert [(name, sql_type) for _, name, sql_type in final] == list(columns), (
-            f"{sql_path.name}: the final select's casts differ from publish/writer.py's declaration"
+            f"{sql_path.name}: the final select's casts differ from publish/contract.py's declaration"
         )

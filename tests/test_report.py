@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dagster_project.cli.app import app
-from dagster_project.publish.writer import published_path
+from dagster_project.publish.files import published_path
 from dagster_project.render.html import CHROMIUM, CHROMIUM_ARGS, write_report
 from dagster_project.render.terminal import format_value
 from tests.conftest import BuiltWarehouse

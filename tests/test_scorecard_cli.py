@@ -19,7 +19,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from dagster_project.cli.app import app
-from dagster_project.publish.writer import CheckResult, GateResult, publish_scorecards, published_path
+from dagster_project.publish.files import published_path
+from dagster_project.publish.gate_results import CheckResult, GateResult
+from dagster_project.publish.writer import publish_scorecards
 from dagster_project.render.terminal import (
     format_change,
     format_value,

@@ -46,7 +46,8 @@ from openlineage.client.serde import Serde
 
 from dagster_project.audit.artifacts import DbtInvocation, dbt_invocations, read_blob
 from dagster_project.outbound import Delivery, Outbox, deliver, lineage_destination
-from dagster_project.publish.writer import CONTRACT_TABLES, PUBLISHED_TABLES, published_path
+from dagster_project.publish.contract import CONTRACT_TABLES, PUBLISHED_TABLES
+from dagster_project.publish.files import published_path
 from dagster_project.settings import DEFAULT_OPENLINEAGE_NAMESPACE, OutboundSettings
 
 PRODUCER = "https://github.com/kpi-pipeline/kpi-pipeline"

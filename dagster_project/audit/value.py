@@ -19,7 +19,7 @@ import yaml
 
 from dagster_project.audit.artifacts import read_blob
 from dagster_project.audit.hashing import canonical
-from dagster_project.publish.writer import published_path
+from dagster_project.publish.files import published_path
 
 SCHEMA_VERSION = 1
 

@@ -26,8 +26,8 @@ from dagster_project.audit.hashing import (
     row_json_sql,
 )
 from dagster_project.audit.seal import SEAL_TABLES, key_sql, verify_seals
-from dagster_project.publish.writer import (
-    CHECK_APPLIES_SQL,
+from dagster_project.publish.audit_trail import publication_hash_values
+from dagster_project.publish.contract import (
     CHECK_RESULTS_COLUMNS,
     COMPARISON_COLUMNS,
     KPI_INPUTS_COLUMNS,
@@ -39,10 +39,10 @@ from dagster_project.publish.writer import (
     SCORECARD_CONTENT_COLUMNS,
     SCORES_COLUMNS,
     VALUE_INPUTS_COLUMNS,
-    comparison_sql,
-    parquet_dir,
-    publication_hash_values,
 )
+from dagster_project.publish.files import parquet_dir
+from dagster_project.publish.gate_results import CHECK_APPLIES_SQL
+from dagster_project.publish.steps import comparison_sql
 
 ROW_TABLES = (
     # (history table, current table, row_hashes.table_name, columns, row key SQL)
@@ -283,25 +283,50 @@ def _verify_history(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> Non
                 select period_grain, period_start, publication_version, row_key, row_hash
                 from scorecard_row_hashes where table_name = '{name}'
             )
-            select coalesce(a.period_grain, r.period_grain), coalesce(a.period_start, r.period_start),
-                   coalesce(a.publication_version, r.publication_version), coalesce(a.row_key, r.row_key),
-                   case when r.row_hash is null then 'the row is not in the published record (inserted)'
-                        when a.row_hash is null then 'the row is missing (deleted)'
-                        else 'the row was edited: it no longer matches its recorded row hash' end
-            from actual as a
-            full join recorded as r
-                on r.period_grain = a.period_grain and r.period_start = a.period_start
-                and r.publication_version = a.publication_version and r.row_key = a.row_key
-            where a.row_hash is distinct from r.row_hash
-              -- versions published before the audit trail have no row hashes
-              and exists (select 1 from scorecard_row_hashes as x
-                          where x.period_grain = coalesce(a.period_grain, r.period_grain)
-                            and x.period_start = coalesce(a.period_start, r.period_start)
-                            and x.publication_version = coalesce(a.publication_version, r.publication_version))
-            order by 1, 2, 3, 4
+            {
+                _row_diff_sql(
+                    "actual",
+                    "recorded",
+                    unexpected="the row is not in the published record (inserted)",
+                    missing="the row is missing (deleted)",
+                    changed="the row was edited: it no longer matches its recorded row hash",
+                    also=_RECORDED_VERSIONS_ONLY,
+                )
+            }
             """
         ).fetchall():
             report.findings.append(Finding(history, f"{_period(grain, start, version)} {row_key}", problem))
+
+
+# Versions published before the audit trail have no row hashes: only recorded versions are compared.
+_RECORDED_VERSIONS_ONLY = """
+    and exists (select 1 from scorecard_row_hashes as x
+                where x.period_grain = coalesce(a.period_grain, e.period_grain)
+                  and x.period_start = coalesce(a.period_start, e.period_start)
+                  and x.publication_version = coalesce(a.publication_version, e.publication_version))
+"""
+
+
+def _row_diff_sql(
+    actual: str, expected: str, *, unexpected: str, missing: str, changed: str, also: str = ""
+) -> str:
+    """SQL: the rows of `actual` and `expected` (relations of period_grain, period_start,
+    publication_version, row_key, row_hash) whose hashes differ, matched by period, version and row
+    key; per row its period, version, key and why: `unexpected` (only in actual), `missing` (only in
+    expected) or `changed`. `also` is a further condition on the pair (aliases a and e)."""
+    return f"""
+        select coalesce(a.period_grain, e.period_grain), coalesce(a.period_start, e.period_start),
+               coalesce(a.publication_version, e.publication_version), coalesce(a.row_key, e.row_key),
+               case when e.row_hash is null then '{unexpected}'
+                    when a.row_hash is null then '{missing}'
+                    else '{changed}' end
+        from {actual} as a
+        full join {expected} as e
+            on e.period_grain = a.period_grain and e.period_start = a.period_start
+            and e.publication_version = a.publication_version and e.row_key = a.row_key
+        where a.row_hash is distinct from e.row_hash {also}
+        order by 1, 2, 3, 4
+    """
 
 
 def _verify_current(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> None:
@@ -324,17 +349,15 @@ def _verify_current(con: duckdb.DuckDBPyConnection, report: VerifyReport) -> Non
                        sha256({row_json_sql([*columns, ("publication_version", "integer")])}) as row_hash
                 from {current}
             )
-            select coalesce(a.period_grain, e.period_grain), coalesce(a.period_start, e.period_start),
-                   coalesce(a.publication_version, e.publication_version), coalesce(a.row_key, e.row_key),
-                   case when e.row_hash is null then 'the row is not part of the published version'
-                        when a.row_hash is null then 'the row of the published version is missing'
-                        else 'the row differs from the published version in the history' end
-            from actual as a
-            full join expected as e
-                on e.period_grain = a.period_grain and e.period_start = a.period_start
-                and e.publication_version = a.publication_version and e.row_key = a.row_key
-            where a.row_hash is distinct from e.row_hash
-            order by 1, 2, 3, 4
+            {
+                _row_diff_sql(
+                    "actual",
+                    "expected",
+                    unexpected="the row is not part of the published version",
+                    missing="the row of the published version is missing",
+                    changed="the row differs from the published version in the history",
+                )
+            }
             """
         ).fetchall():
             report.findings.append(Finding(current, f"{_period(grain, start, version)} {row_key}", problem))

@@ -27,7 +27,7 @@ from dagster_project.cli.common import (
     print_text,
 )
 from dagster_project.outbound import redact, redact_url
-from dagster_project.publish.writer import published_path
+from dagster_project.publish.files import published_path
 from dagster_project.render.terminal import format_value, parse_period
 from dagster_project.render.text import json_for_terminal, printable, printable_tree
 from dagster_project.store import ReportError

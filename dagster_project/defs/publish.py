@@ -15,7 +15,8 @@ from dagster_project.defs.resources import WAREHOUSE_POOL
 from dagster_project.gate import decision
 from dagster_project.gate.decision import Failure, Period
 from dagster_project.gate.runner import Gate, load_gate
-from dagster_project.publish.writer import CheckResult, GateResult, publish_scorecards
+from dagster_project.publish.gate_results import CheckResult, GateResult
+from dagster_project.publish.writer import publish_scorecards
 
 PUBLISHED_KEY = dg.AssetKey(["published", "scorecard"])
 STAGED = [dg.AssetKey(["scorecard", "scorecard"]), dg.AssetKey(["scorecard", "scorecard_scores"])]

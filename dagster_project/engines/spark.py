@@ -30,7 +30,7 @@ from dagster_project.settings import Settings, duckdb_config
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-# The staged tables the publish step reads (dagster_project/publish/writer.py: STAGED_*), schema → tables.
+# The staged tables the publish step reads (dagster_project/publish/contract.py: STAGED_*), schema → tables.
 STAGED_TABLES = {"scorecard": ("scorecard", "scorecard_scores"), "kpi": ("kpi_dictionary",)}
 SOURCE_SCHEMAS = ("raw", "quarantine")
 

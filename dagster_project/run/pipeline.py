@@ -1,4 +1,4 @@
-"""Run the Dagster job from the command line (`kpi run`) and summarise what it did.
+"""Run the Dagster job from the command line (`kpi run`) and summarise what it did (run/summary.py).
 
 The CLI is a thin layer over this module; the work itself happens in the Dagster assets, so a
 run started here shows up in `dagster dev` like any other (same persistent DAGSTER_HOME).
@@ -12,16 +12,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
-import duckdb
 import yaml
 from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.utils import make_new_run_id
-from dagster._utils.error import SerializableErrorInfo
 
 from dagster_project.audit.openlineage import deliver_lineage, emit_run_lineage
 from dagster_project.contract import load_contract
@@ -32,10 +29,9 @@ from dagster_project.defs.publish import REASON_TAG
 from dagster_project.defs.resources import WAREHOUSE_POOL
 from dagster_project.defs.transform import PARTITIONED_STEP, UNPARTITIONED_STEP, prepare_dbt
 from dagster_project.outbound import redact, undelivered
-from dagster_project.periods import MonthWindow, grain_rank_sql, month_key, parse_month
+from dagster_project.periods import MonthWindow, month_key, parse_month
 from dagster_project.run.recovery import (
     PoolBusyError,
-    RecoveredRun,
     install_claim_wait_fix,
     kill_children,
     owner_tags,
@@ -44,6 +40,7 @@ from dagster_project.run.recovery import (
     wait_for_pool,
 )
 from dagster_project.run.run_log_storage import prune_run_history, relax_run_history_fsync
+from dagster_project.run.summary import RunSummary, summarise_run
 from dagster_project.settings import Settings, environment_overrides, private_files
 
 # Instance settings written to a new DAGSTER_HOME: no telemetry, and one op at a time in the
@@ -54,53 +51,6 @@ DAGSTER_YAML = {
 }
 # The storage block of dagster.yaml (run_log_storage.py): Dagster's SQLite layout in the home folder.
 STORAGE_MODULE, STORAGE_CLASS = "dagster_project.run.run_log_storage", "KpiSqliteStorage"
-
-
-@dataclass
-class EntitySummary:
-    entity: str
-    files_loaded: int = 0
-    files_skipped: int = 0
-    files_failed: int = 0
-    rows_loaded: int = 0
-    rows_quarantined: int = 0
-    rows_superseded: int = 0
-    ran: bool = False
-
-
-@dataclass(frozen=True)
-class PeriodPublication:
-    period_grain: str
-    period_label: str
-    outcome: str  # published | unchanged | blocked
-    version: int | None
-    reason: str
-
-
-@dataclass
-class RunSummary:
-    run_id: str
-    success: bool
-    warehouse_path: Path
-    dagster_home: Path
-    entities: list[EntitySummary] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    models_built: list[str] = field(default_factory=list)  # dbt models and seeds, as asset keys
-    checks_passed: list[str] = field(default_factory=list)
-    checks_failed: list[str] = field(default_factory=list)  # failed at ERROR severity
-    checks_warned: list[str] = field(default_factory=list)  # failed at WARN severity
-    published_path: Path | None = None
-    publications: list[PeriodPublication] = field(default_factory=list)  # this run's, per period
-    recovered: list[RecoveredRun] = field(default_factory=list)  # dead runs found before this one
-    # Outbound problems, printed whatever the outcome: per destination what waits in the outbox.
-    undelivered: list[str] = field(default_factory=list)
-
-    @property
-    def blocked(self) -> list[PeriodPublication]:
-        return [p for p in self.publications if p.outcome == "blocked"]
-
-    def entity(self, name: str) -> EntitySummary:
-        return next(e for e in self.entities if e.entity == name)
 
 
 class PeriodError(ValueError):
@@ -247,7 +197,7 @@ def run_pipeline(
                     },
                 ),
             )
-        summary = _summarise(result, settings)
+        summary = summarise_run(result, settings)
         summary.recovered = recovered
         lineage_error = None
         try:
@@ -444,73 +394,3 @@ def _forward_events(
     finally:
         stop.set()
         thread.join(timeout=10)
-
-
-def _summarise(result: dg.ExecuteInProcessResult, settings: Settings) -> RunSummary:
-    summary = RunSummary(
-        run_id=result.run_id,
-        success=result.success,
-        warehouse_path=settings.warehouse_path,
-        dagster_home=settings.dagster_home,
-        entities=[EntitySummary(entity=name) for name in load_contract().entities],
-    )
-    by_key = {("raw", e.entity): e for e in summary.entities}
-    for event in result.all_events:
-        if event.is_step_materialization:
-            materialization = event.step_materialization_data.materialization
-            entity = by_key.get(tuple(materialization.asset_key.path))
-            if entity is None:
-                # A month-partitioned model materializes once per month of the run: count it once.
-                if (key := materialization.asset_key.to_user_string()) not in summary.models_built:
-                    summary.models_built.append(key)
-                continue
-            values = {k: v.value for k, v in materialization.metadata.items()}
-            entity.ran = True
-            entity.files_loaded = int(values.get("files_loaded", 0))
-            entity.files_skipped = int(values.get("files_skipped", 0))
-            entity.files_failed = int(values.get("files_failed", 0))
-            entity.rows_loaded = int(values.get("rows_loaded", 0))
-            entity.rows_quarantined = int(values.get("rows_quarantined", 0))
-            entity.rows_superseded = int(values.get("rows_superseded", 0))
-        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
-            evaluation = event.event_specific_data
-            name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-            if evaluation.passed:
-                summary.checks_passed.append(name)
-            elif evaluation.severity == dg.AssetCheckSeverity.WARN:
-                summary.checks_warned.append(name)
-            else:
-                summary.checks_failed.append(name)
-        elif event.is_step_failure:
-            failure = event.step_failure_data
-            if failure.user_failure_data and failure.user_failure_data.description:
-                message = failure.user_failure_data.description
-            else:
-                message = _innermost_message(failure.error)
-            summary.errors.append(f"{event.step_key}: {message}")
-    _read_publications(summary, settings)
-    return summary
-
-
-def _read_publications(summary: RunSummary, settings: Settings) -> None:
-    """This run's publication attempts, per period, from the published store."""
-    published = settings.data_dir / "published.duckdb"
-    if not published.exists():
-        return
-    summary.published_path = published
-    with duckdb.connect(str(published), read_only=True) as con:
-        rows = con.execute(
-            f"""select period_grain, period_label, outcome, version, reason from publication_attempts
-               where run_id = ? order by {grain_rank_sql("period_grain")}, period_start""",
-            [summary.run_id],
-        ).fetchall()
-    summary.publications = [PeriodPublication(*row) for row in rows]
-
-
-def _innermost_message(error: SerializableErrorInfo | None) -> str:
-    """The root cause's message: Dagster wraps user errors ("Error occurred while executing …")."""
-    if error is None:
-        return "step failed"
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip()
