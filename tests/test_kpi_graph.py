@@ -194,3 +194,37 @@ def test_the_real_catalogue_resolves() -> None:
     assert {graph.measures[use.measure].semantic_model for use in growth.uses} == {"sales_lines", "returns"}
     days = graph.kpi("days_of_inventory")
     assert "days_in_period" in {use.measure for use in days.uses}
+
+
+def test_provenance_lists_the_semantic_models_and_offsets_a_kpi_reads() -> None:
+    from dagster_project.audit.provenance import kpi_inputs
+
+    manifest = {
+        "nodes": {
+            "model.p.fct_sales": {
+                "name": "fct_sales",
+                "resource_type": "model",
+                "depends_on": {"nodes": ["model.p.stg"]},
+            },
+            "model.p.stg": {
+                "name": "stg",
+                "resource_type": "model",
+                "depends_on": {"nodes": ["source.p.raw.sales_lines"]},
+            },
+            "model.p.calendar_days": {
+                "name": "calendar_days",
+                "resource_type": "model",
+                "depends_on": {"nodes": []},
+            },
+        },
+        "sources": {"source.p.raw.sales_lines": {"source_name": "raw", "name": "sales_lines"}},
+    }
+    rows = {
+        (i.kpi_id, i.semantic_model, i.model, i.source_entities, i.offset_months)
+        for i in kpi_inputs(tiny(), manifest)
+    }
+    assert {r for r in rows if r[0] == "growth"} == {
+        ("growth", "sales", "fct_sales", ("sales_lines",), 0),
+        ("growth", "sales", "fct_sales", ("sales_lines",), 12),  # the same period a year earlier
+    }
+    assert ("revenue_per_day", "calendar", "calendar_days", (), 0) in rows
