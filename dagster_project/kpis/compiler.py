@@ -38,6 +38,17 @@ KPI_MODELS_DIR = Path("models/marts/kpi")  # in the dbt project
 KPI_VALUES_MODEL = KPI_MODELS_DIR / "kpi_values.sql"
 KPI_DICTIONARY_MODEL = KPI_MODELS_DIR / "kpi_dictionary.sql"
 GRAINS = ("month", "quarter", "year")
+# The columns of kpi_values (its contract is kpi_values.yml) before value_status, which is computed.
+KPI_VALUES_COLUMNS = (
+    "kpi_id",
+    "period_grain",
+    "period_start",
+    "org_unit_id",
+    "value",
+    "numerator",
+    "denominator",
+    "sample_size",
+)
 # Aggregations whose empty result is 0, not NULL: a unit without fact rows in a period has 0 of them.
 ADDITIVE_AGGS = ("sum", "count", "count_distinct", "sum_boolean")
 
@@ -163,14 +174,7 @@ kpi_rows as ({kpi_rows}
 )
 
 select
-    kpi_id,
-    period_grain,
-    period_start,
-    org_unit_id,
-    value,
-    numerator,
-    denominator,
-    sample_size,
+    {", ".join(KPI_VALUES_COLUMNS)},
     case
         when value is null then 'no_data'
         when min_sample is not null and coalesce(sample_size, 0) < min_sample then 'low_sample'

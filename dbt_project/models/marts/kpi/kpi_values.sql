@@ -913,14 +913,7 @@ kpi_rows as (
 )
 
 select
-    kpi_id,
-    period_grain,
-    period_start,
-    org_unit_id,
-    value,
-    numerator,
-    denominator,
-    sample_size,
+    kpi_id, period_grain, period_start, org_unit_id, value, numerator, denominator, sample_size,
     case
         when value is null then 'no_data'
         when min_sample is not null and coalesce(sample_size, 0) < min_sample then 'low_sample'
