@@ -166,7 +166,10 @@ class MetricGraph:
     def reference_problems(self, raw: Mapping[str, Any]) -> list[tuple[str, str]]:
         """(field, message) of every broken reference of one metric entry."""
         problems: list[tuple[str, str]] = []
-        report = lambda field, message: problems.append((field, message))  # noqa: E731
+
+        def report(field: str, message: str) -> None:
+            problems.append((field, message))
+
         kind = raw.get("type")
         if kind not in METRIC_TYPES:
             report(
