@@ -2,9 +2,10 @@
 
 The repository's `dbt_project/` and `kpi_definitions/` are copied side by side into a temporary
 folder, one YAML file defining `units_per_order` is added to the copied `kpi_definitions/metrics/`,
+the run's dbt preparation regenerates the KPI models from the definitions (as `prepare_dbt` does),
 and dbt builds `kpi_values` and `kpi_dictionary` of the copy against a copy of the sample warehouse.
 The new KPI must appear for every org unit and period with the value computed from the raw tables,
-and no other file of the copy may differ from the original.
+and no other file of the copy may differ from the original but the two generated models.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import duckdb
 import pytest
 
 from dagster_project.kpis.catalog import check_definitions
+from dagster_project.kpis.compiler import KPI_DICTIONARY_MODEL, KPI_VALUES_MODEL, refresh_models
 from dagster_project.settings import DBT_PROJECT_DIR, KPI_DEFINITIONS_DIR, PROJECT_ROOT
 from tests.conftest import BuiltWarehouse
 
@@ -129,6 +131,10 @@ def test_a_new_kpi_is_one_yaml_file(tmp_path: Path, built_warehouse: BuiltWareho
     warehouse = data_dir / "warehouse.duckdb"
     shutil.copyfile(built_warehouse.settings.warehouse_path, warehouse)
     project_dir = tmp_path / "dbt_project"
+    # What the run's dbt preparation (defs/transform.py, prepare_dbt) does before dbt parses.
+    generated = {project_dir / KPI_VALUES_MODEL, project_dir / KPI_DICTIONARY_MODEL}
+    assert set(refresh_models(tmp_path / "kpi_definitions", project_dir)) == generated
+    assert "units_per_order" in (project_dir / KPI_VALUES_MODEL).read_text("utf-8")
     env = os.environ | {"KPI_DATA_DIR": str(data_dir), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
     dbt = Path(sys.executable).with_name("dbt")
     completed = subprocess.run(
@@ -224,9 +230,10 @@ def test_a_new_kpi_is_one_yaml_file(tmp_path: Path, built_warehouse: BuiltWareho
     assert {r for r in new_rows if r[0] != "units_per_order"} == old_rows
 
     # No SQL or Python (nor any other file) needed a change: after the run, the copy differs from the
-    # original by the new YAML file only.
+    # original by the new YAML file and the two models generated from the definitions only.
     copy = project_files(tmp_path)
     assert set(copy) - set(original) == {NEW_KPI_FILE}
     assert set(original) - set(copy) == set()
-    assert sorted(path for path in original if copy[path] != original[path]) == []
+    changed = sorted(path for path in original if copy[path] != original[path])
+    assert changed == sorted(f"dbt_project/{model}" for model in (KPI_DICTIONARY_MODEL, KPI_VALUES_MODEL))
     assert any(p.endswith(".sql") for p in original), "the comparison covers the SQL files"

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from dagster_project.audit.artifacts import DbtInvocation, latest_dbt_invocation, read_blob, sha256_hex
+from dagster_project.kpis.catalog import load_catalog
+from dagster_project.kpis.graph import MetricGraph
 from dagster_project.periods import GRAIN_MONTHS as OFFSET_MONTHS  # a MetricFlow offset granularity in months
 from dagster_project.settings import EXPECTATIONS_DIR, KPI_DEFINITIONS_DIR, PROJECT_ROOT
 
@@ -79,7 +81,9 @@ def collect_provenance(
         versions=tool_versions(),
         dbt=dbt,
         files=tuple(files),
-        kpi_inputs=tuple(kpi_inputs(manifest)) if manifest is not None else (),
+        kpi_inputs=tuple(kpi_inputs(load_catalog(definitions_dir).graph, manifest))
+        if manifest is not None
+        else (),
     )
 
 
@@ -151,51 +155,30 @@ def _compiled_sql(manifest: dict[str, Any]) -> list[SourceText]:
     return sorted(texts, key=lambda text: text.path)
 
 
-def kpi_inputs(manifest: dict[str, Any]) -> list[KpiInput]:
-    """For every KPI metric, the semantic models (and offsets) it reads, from the dbt manifest."""
-    metrics = {m["name"]: m for m in manifest.get("metrics", {}).values()}
-    measure_models = {
-        measure["name"]: model
-        for model in manifest.get("semantic_models", {}).values()
-        for measure in model["measures"]
+def kpi_inputs(graph: MetricGraph, manifest: dict[str, Any]) -> list[KpiInput]:
+    """For every KPI metric, the semantic models (and offsets) it reads (the metric graph), with the
+    landing entities behind them (the dbt manifest's lineage)."""
+    models = {
+        node["name"]: node_id
+        for node_id, node in manifest.get("nodes", {}).items()
+        if node.get("resource_type") == "model"
     }
     inputs: set[KpiInput] = set()
-    for metric in metrics.values():
-        kpi_id = (metric.get("config", {}).get("meta") or metric.get("meta") or {}).get("kpi_id")
-        if not kpi_id:
-            continue
-        for measure, offset in _measures(metric["name"], 0, metrics):
-            model = measure_models[measure]
-            model_node = model["depends_on"]["nodes"][0]
+    for kpi in graph.kpis():
+        for use in kpi.uses:
+            measure = graph.measures[use.measure]
+            offset = use.offset.count * OFFSET_MONTHS[use.offset.granularity] if use.offset else 0
             inputs.add(
                 KpiInput(
-                    kpi_id=kpi_id,
-                    metric_name=metric["name"],
-                    semantic_model=model["name"],
-                    model=model_node.split(".")[-1],
-                    source_entities=tuple(sorted(_source_entities(model_node, manifest))),
+                    kpi_id=kpi.kpi_id,
+                    metric_name=kpi.metric,
+                    semantic_model=measure.semantic_model,
+                    model=str(measure.model),
+                    source_entities=tuple(sorted(_source_entities(models[str(measure.model)], manifest))),
                     offset_months=offset,
                 )
             )
     return sorted(inputs, key=lambda i: (i.kpi_id, i.offset_months, i.semantic_model))
-
-
-def _measures(name: str, offset: int, metrics: dict[str, dict[str, Any]]) -> list[tuple[str, int]]:
-    metric = metrics[name]
-    params = metric["type_params"]
-    if metric["type"] == "simple":
-        return [(params["measure"]["name"], offset)]
-    if metric["type"] == "ratio":
-        return [
-            *_measures(params["numerator"]["name"], offset, metrics),
-            *_measures(params["denominator"]["name"], offset, metrics),
-        ]
-    found: list[tuple[str, int]] = []
-    for item in params.get("metrics") or []:
-        window = item.get("offset_window")
-        shift = window["count"] * OFFSET_MONTHS[window["granularity"]] if window else 0
-        found += _measures(item["name"], offset + shift, metrics)
-    return found
 
 
 def _source_entities(node_id: str, manifest: dict[str, Any]) -> set[str]:

@@ -23,6 +23,7 @@ from dagster_project.audit.artifacts import archive_dbt_invocation
 from dagster_project.defs.partitions import dbt_window_env, window_for_range
 from dagster_project.defs.resources import WAREHOUSE_POOL, build_dbt_resource, kpi_dbt_project
 from dagster_project.engines import after_dbt_build, before_dbt_build
+from dagster_project.kpis.compiler import refresh_models
 from dagster_project.settings import (
     DBT_PROJECT_DIR,
     KPI_DEFINITIONS_DIR,
@@ -33,8 +34,9 @@ from dagster_project.settings import (
 
 
 def prepare_dbt(force: bool = False) -> Path:
-    """Parse the dbt project (and so validate the semantic manifest) unless the manifest is newer
-    than every file of the project and the KPI definitions; returns the manifest path."""
+    """Regenerate the KPI models if the definitions changed, then parse the dbt project (and so
+    validate the semantic manifest) unless the manifest is newer than every file of the project and
+    the KPI definitions; returns the manifest path."""
     project = kpi_dbt_project()
     target = Path(project.target_path)
     target.mkdir(parents=True, exist_ok=True)
@@ -42,6 +44,9 @@ def prepare_dbt(force: bool = False) -> Path:
     # same manifest at once and one could read it half-written.
     with (target / ".parse.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        # Adding a KPI is adding YAML: its SQL is generated here, before dbt reads the models.
+        for path in refresh_models(KPI_DEFINITIONS_DIR, DBT_PROJECT_DIR):
+            dg.get_dagster_logger().info(f"Regenerated {path} from the changed KPI definitions.")
         if force or _manifest_is_stale(project.manifest_path):
             with environment_overrides(with_dbt_parent_pid({})):
                 build_dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path).wait()

@@ -1,6 +1,6 @@
 -- The org-unit dimension: one row per current org unit with its attributes and its place in the
 -- hierarchy (from the closure, int_org_unit_closure): how deep it sits below the root, its root,
--- and whether it is a leaf. The KPI compiler (macros/kpi_compiler.sql) and the scorecard read the
+-- and whether it is a leaf. The KPI models (dagster_project/kpis/compiler.py) and the scorecard read the
 -- org units here; facts are rolled up the hierarchy through the closure itself.
 with units as (
     select
