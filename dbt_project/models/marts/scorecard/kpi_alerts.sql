@@ -46,12 +46,14 @@ owners as (
 -- window is the last N values; and the status of the period just before (with or without a value).
 series as (
     select
-        scorecard.*,
+        *,
         row_number() over (
             partition by kpi_id, org_unit_id, period_grain, case when actual is null then 0 else 1 end
             order by period_start
         ) as value_number,
-        lag(status) over (partition by kpi_id, org_unit_id, period_grain order by period_start) as prior_status
+        lag(status) over (
+            partition by kpi_id, org_unit_id, period_grain order by period_start
+        ) as prior_status
     from scorecard
 ),
 
@@ -71,7 +73,7 @@ history as (
         on current_value.kpi_id = past_value.kpi_id
         and current_value.org_unit_id = past_value.org_unit_id
         and current_value.period_grain = past_value.period_grain
-        and past_value.value_number < current_value.value_number
+        and current_value.value_number > past_value.value_number
         and past_value.value_number >= current_value.value_number - {{ window }}
 ),
 
@@ -133,14 +135,14 @@ scored as (
 -- The z-score turned so that positive is bad, whatever the polarity.
 adverse as (
     select
-        scored.*,
+        *,
         case when polarity = 'lower_is_better' then robust_z else -robust_z end as adverse_z
     from scored
 ),
 
 robust_z_alerts as (
     select
-        adverse.*,
+        *,
         'robust_z' as detected_rule,
         case when adverse_z >= {{ z_critical }} then 'critical' else 'warning' end as severity,
         {{ dbt.concat([
@@ -163,7 +165,7 @@ robust_z_alerts as (
 
 status_alerts as (
     select
-        adverse.*,
+        *,
         'green_to_red' as detected_rule,
         'warning' as severity,
         {{ dbt.concat(["'status turned from green to red since the previous ' ", "period_grain"]) }} as reason

@@ -156,11 +156,11 @@ compared as (
 -- target the actual is on.
 measured as (
     select
-        compared.*,
+        *,
         case
             when actual is null or target is null then null
-            when status_rule = 'ratio' then
-                case
+            when status_rule = 'ratio'
+                then case
                     when target <= 0 or actual < 0 then null
                     when polarity = 'lower_is_better' and actual = 0 then null
                     when polarity = 'lower_is_better' then target / actual
@@ -182,18 +182,17 @@ measured as (
 
 rated as (
     select
-        measured.*,
+        *,
         case
             when value_status = 'no_data' or actual is null then 'no_data'
             when target is null then 'no_target'
-            when status_rule = 'ratio' and attainment is not null then
-                case
+            when status_rule = 'ratio' and attainment is not null
+                then case
                     when attainment >= green_at then 'green'
                     when attainment >= amber_at then 'amber'
                     else 'red'
                 end
-            when status_rule = 'ratio' then
-                case when gap >= 0 then 'green' else 'red' end
+            when status_rule = 'ratio' then case when gap >= 0 then 'green' else 'red' end
             when status_rule = 'difference' then
                 case
                     when gap >= 0 then 'green'
