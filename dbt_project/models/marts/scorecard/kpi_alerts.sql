@@ -70,9 +70,7 @@ history as (
         past_value.actual as past_actual
     from valued as current_value
     inner join valued as past_value
-        on current_value.kpi_id = past_value.kpi_id
-        and current_value.org_unit_id = past_value.org_unit_id
-        and current_value.period_grain = past_value.period_grain
+        on {{ same_kpi_value('current_value', 'past_value', same_period=false) }}
         and current_value.value_number > past_value.value_number
         and past_value.value_number >= current_value.value_number - {{ window }}
 ),
@@ -101,10 +99,7 @@ spreads as (
         {{ median('abs(history.past_actual - medians.history_median)') }} as history_mad
     from medians
     inner join history
-        on medians.kpi_id = history.kpi_id
-        and medians.org_unit_id = history.org_unit_id
-        and medians.period_grain = history.period_grain
-        and medians.period_start = history.period_start
+        on {{ same_kpi_value('medians', 'history') }}
     group by
         medians.kpi_id, medians.org_unit_id, medians.period_grain, medians.period_start,
         medians.history_periods, medians.history_median
@@ -126,10 +121,7 @@ scored as (
             as expected_high
     from valued
     left join spreads
-        on valued.kpi_id = spreads.kpi_id
-        and valued.org_unit_id = spreads.org_unit_id
-        and valued.period_grain = spreads.period_grain
-        and valued.period_start = spreads.period_start
+        on {{ same_kpi_value('valued', 'spreads') }}
 ),
 
 -- The z-score turned so that positive is bad, whatever the polarity.
