@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ disable_telemetry()
 
 # Fixtures that run the whole pipeline (or a whole Dagster job): a test using one is end-to-end.
 PIPELINE_FIXTURES = frozenset(
-    {"built_warehouse", "planted", "landing_and_data", "small", "pipeline", "sample_run"}
+    {"built_warehouse", "built_copy", "planted", "landing_and_data", "small", "pipeline", "sample_run"}
 )
 
 
@@ -85,6 +86,22 @@ class BuiltWarehouse:
         with duckdb.connect(str(self.settings.warehouse_path), read_only=True) as connection:
             return connection.execute(sql, parameters or []).fetchall()
 
+    def copy_to(self, root: Path) -> tuple[Path, Path]:
+        """A private copy of the landing folder, the warehouse and the publications under `root`
+        (a new Dagster home): for a test that goes on from the built state and changes it.
+        Returns (landing, data)."""
+        landing, data = root / "landing", root / "data"
+        shutil.copytree(self.settings.landing_dir, landing)
+        self.copy_warehouse(data)
+        shutil.copy2(self.settings.data_dir / "published.duckdb", data / "published.duckdb")
+        shutil.copytree(self.settings.data_dir / "published", data / "published")
+        return landing, data
+
+    def copy_warehouse(self, data_dir: Path) -> Path:
+        """The warehouse file alone, copied into `data_dir` (made if missing): to run dbt against."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy2(self.settings.warehouse_path, data_dir / "warehouse.duckdb"))
+
 
 @pytest.fixture(scope="session")
 def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
@@ -96,3 +113,14 @@ def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
     settings, summary = run_pipeline_on(root / "landing", root / "data")
     assert summary.success, summary.errors
     return BuiltWarehouse(settings=settings, sample=sample, summary=summary)
+
+
+@pytest.fixture
+def built_copy(built_warehouse: BuiltWarehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A private copy of the built warehouse (`BuiltWarehouse.copy_to`), configured as the
+    environment, so that a test can run the pipeline on from there without building its own."""
+    landing, data = built_warehouse.copy_to(tmp_path / "copy")
+    monkeypatch.setenv("KPI_LANDING_DIR", str(landing))
+    monkeypatch.setenv("KPI_DATA_DIR", str(data))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return Settings.from_env()

@@ -1,15 +1,20 @@
-"""Helpers for tests: small landing files written by hand."""
+"""Helpers for tests: small landing files and warehouses written by hand, dbt and the pipeline run."""
 
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dagster_project.run.pipeline import run_pipeline
 from dagster_project.run.summary import RunSummary
-from dagster_project.settings import Settings
+from dagster_project.settings import DBT_PROJECT_DIR, Settings
 
 ORG_UNITS = [
     {"org_unit_id": "HQ", "name": "Company", "name_zh": "公司", "parent_id": "", "unit_type": "company"},
@@ -48,6 +53,29 @@ def write_csv(path: Path, rows: list[dict[str, str]], header: list[str] | None =
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def warehouse_from_sql(path: Path, sql: str) -> Path:
+    """A DuckDB warehouse file holding what `sql` creates (staged tables written by hand)."""
+    with duckdb.connect(str(path)) as con:
+        con.execute(sql)
+    return path
+
+
+def run_dbt(
+    *args: str, data_dir: Path, project_dir: Path = DBT_PROJECT_DIR, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The virtual environment's dbt on a project (with its own profiles.yml) against the warehouse in
+    `data_dir`; the test fails with the end of dbt's output when dbt does."""
+    completed = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), *args,
+         "--project-dir", str(project_dir), "--profiles-dir", str(project_dir)],
+        cwd=project_dir,
+        env=os.environ | {"KPI_DATA_DIR": str(data_dir), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", **(env or {})},
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-4000:]
+    return completed
 
 
 # Set by conftest.py for each test: whether it is marked e2e (or spark). A whole pipeline run belongs

@@ -13,10 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -26,6 +23,7 @@ from dagster_project.kpis.catalog import check_definitions
 from dagster_project.kpis.compiler import KPI_DICTIONARY_MODEL, KPI_VALUES_MODEL, refresh_models
 from dagster_project.settings import DBT_PROJECT_DIR, KPI_DEFINITIONS_DIR, PROJECT_ROOT
 from tests.conftest import BuiltWarehouse
+from tests.helpers import run_dbt
 
 pytestmark = pytest.mark.e2e
 
@@ -127,36 +125,20 @@ def test_a_new_kpi_is_one_yaml_file(tmp_path: Path, built_warehouse: BuiltWareho
     assert check_definitions(tmp_path / "kpi_definitions") == []
 
     data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    warehouse = data_dir / "warehouse.duckdb"
-    shutil.copyfile(built_warehouse.settings.warehouse_path, warehouse)
+    warehouse = built_warehouse.copy_warehouse(data_dir)
     project_dir = tmp_path / "dbt_project"
     # What the run's dbt preparation (defs/transform.py, prepare_dbt) does before dbt parses.
     generated = {project_dir / KPI_VALUES_MODEL, project_dir / KPI_DICTIONARY_MODEL}
     assert set(refresh_models(tmp_path / "kpi_definitions", project_dir)) == generated
     assert "units_per_order" in (project_dir / KPI_VALUES_MODEL).read_text("utf-8")
-    env = os.environ | {"KPI_DATA_DIR": str(data_dir), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
-    dbt = Path(sys.executable).with_name("dbt")
-    completed = subprocess.run(
-        [
-            str(dbt),
-            "build",
-            "--select",
-            "kpi_values",
-            "kpi_dictionary",
-            "--project-dir",
-            str(project_dir),
-            "--profiles-dir",
-            str(project_dir),
-        ],
-        cwd=project_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    run_dbt(
+        "build",
+        "--select",
+        "kpi_values",
+        "kpi_dictionary",
+        data_dir=data_dir,
+        project_dir=project_dir,
     )
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
 
     sample = built_warehouse.sample
     months = 12 * (int(sample.last_month[:4]) - int(sample.first_month[:4])) + (

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +17,7 @@ from dagster_project.contract.window import DateWindow
 from dagster_project.extract.ddl import ensure_warehouse_schema
 from dagster_project.extract.loader import EntityLoadResult, file_sha256, load_entity
 from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError, default_date_window
-from tests.helpers import ORG_UNITS, sales_line, write_csv
+from tests.helpers import ORG_UNITS, run_dbt, sales_line, write_csv
 
 Loader = Callable[[str], EntityLoadResult]
 
@@ -501,15 +498,10 @@ def test_the_calendar_and_the_periods_stay_inside_the_window_whatever_the_data(
                 f"values ('O{n}', 1, date '{day}', 'S1', 'A', 1, 1, 0, 1, 1, {n})"
             )
     window = DateWindow(date(2024, 1, 1), future_days=7)
-    completed = subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "run", "--select", "+int_periods",
-         "--target-path", str(tmp_path / "target"), "--quiet"],
-        cwd=PROJECT_ROOT / "dbt_project",
-        env=os.environ | {"KPI_DATA_DIR": str(data_dir), "KPI_ENGINE": "duckdb",
-                          "DBT_SEND_ANONYMOUS_USAGE_STATS": "False", **window.environment()},
-        capture_output=True, text=True, timeout=600, check=False,
+    run_dbt(
+        "run", "--select", "+int_periods", "--target-path", str(tmp_path / "target"), "--quiet",
+        data_dir=data_dir, env={"KPI_ENGINE": "duckdb", **window.environment()},
     )  # fmt: skip
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         first, last, days = con.execute(
             "select min(date_day), max(date_day), count(*) from intermediate.int_calendar_days"
@@ -645,16 +637,25 @@ def _csv_lines(rows: list[dict[str, str]]) -> list[str]:
     return [header, *(",".join(row.values()) for row in rows)]
 
 
+def _numbered_sales_lines(count: int) -> list[str]:
+    """The lines of a sales_lines file: the header, then orders O1 … O<count> (On on file line n + 1)."""
+    return _csv_lines([sales_line(order_id=f"O{n}") for n in range(1, count + 1)])
+
+
+def _write_sales_file(landing: Path, content: bytes) -> None:
+    path = landing / "sales_lines" / "s.csv"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+
+
 def test_an_unterminated_quote_quarantines_its_line_not_the_file(landing: Path, con, load: Loader) -> None:
     """Line 3 opens a quote that the next quote (on line 5) closes, followed by text: lines 3-5 are
     one broken record, quarantined as line 3 with their text; the lines before and after load,
     with their own line numbers."""
-    lines = _csv_lines([sales_line(order_id=f"O{n}") for n in range(1, 6)])
+    lines = _numbered_sales_lines(5)
     lines[2] = lines[2].replace("C1", '"C1')  # line 3: an unterminated quote …
     lines[4] = lines[4].replace("C1", '"C1')  # … closed on line 5, and text after the closing quote
-    path = landing / "sales_lines" / "s.csv"
-    path.parent.mkdir(parents=True)
-    path.write_text("\n".join(lines) + "\n")
+    _write_sales_file(landing, ("\n".join(lines) + "\n").encode())
     result = load("sales_lines")
     (batch,) = result.batches
     assert batch.status == "loaded", batch.error
@@ -672,11 +673,9 @@ def test_an_unterminated_quote_quarantines_its_line_not_the_file(landing: Path, 
 
 
 def test_a_quote_never_closed_names_the_lines_it_swallows(landing: Path, con, load: Loader) -> None:
-    lines = _csv_lines([sales_line(order_id=f"O{n}") for n in range(1, 7)])
+    lines = _numbered_sales_lines(6)
     lines[2] = lines[2].replace("C1", '"C1')  # line 3 of 7: the quote never closes
-    path = landing / "sales_lines" / "s.csv"
-    path.parent.mkdir(parents=True)
-    path.write_text("\n".join(lines) + "\n")
+    _write_sales_file(landing, ("\n".join(lines) + "\n").encode())
     load("sales_lines")
     assert con.execute("select order_id, _source_row from raw.sales_lines").fetchall() == [("O1", 2)]
     ((row, reason),) = con.execute("select _source_row, _reason from quarantine.sales_lines").fetchall()
@@ -686,12 +685,10 @@ def test_a_quote_never_closed_names_the_lines_it_swallows(landing: Path, con, lo
 def test_an_unterminated_quote_on_the_last_line_and_a_very_long_field(
     landing: Path, con, load: Loader
 ) -> None:
-    lines = _csv_lines([sales_line(order_id=f"O{n}") for n in range(1, 5)])
+    lines = _numbered_sales_lines(4)
     lines[2] = lines[2].replace("store", "x" * 3_000_000)  # line 3: over DuckDB's 2 MB line limit
     lines[4] = lines[4].replace("C1", '"C1')  # line 5, the last: a quote that never closes
-    path = landing / "sales_lines" / "s.csv"
-    path.parent.mkdir(parents=True)
-    path.write_text("\n".join(lines) + "\n")
+    _write_sales_file(landing, ("\n".join(lines) + "\n").encode())
     result = load("sales_lines")
     (batch,) = result.batches
     assert batch.status == "loaded", batch.error
@@ -710,9 +707,7 @@ def test_crlf_and_bom_files_load_with_the_header_named_by_the_loader(
     """The loader names the CSV columns from the header itself (no sniffing): Windows line ends and
     a UTF-8 byte order mark still give clean values and line numbers."""
     lines = _csv_lines([sales_line(order_id="O1"), sales_line(order_id="O2", quantity="0")])
-    path = landing / "sales_lines" / "s.csv"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(lines) + "\r\n").encode())
+    _write_sales_file(landing, b"\xef\xbb\xbf" + ("\r\n".join(lines) + "\r\n").encode())
     result = load("sales_lines")
     assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
     assert con.execute("select order_id, channel, _source_row from raw.sales_lines").fetchall() == [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from dagster_project.run.summary import RunSummary
 from dagster_project.sample_data.generator import generate_sample_data
 from dagster_project.settings import PROJECT_ROOT, Settings
 from tests.conftest import BuiltWarehouse
-from tests.helpers import run_pipeline_on, write_csv
+from tests.helpers import run_dbt, run_pipeline_on, write_csv
 
 CANARY = textwrap.dedent(
     """
@@ -133,14 +132,8 @@ def test_staging_integrity_blocks_the_months_of_a_repeated_key_and_an_unknown_or
                where _superseded_by_batch_id is null and order_date >= date '2025-05-01' and order_date < date '2025-06-01'
                limit 1"""
         )
-    project_dir = PROJECT_ROOT / "dbt_project"
-    completed = subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "run", "--select", "gate_staging_integrity",
-         "--target-path", str(tmp_path / "target"), "--quiet"],
-        cwd=project_dir, env=os.environ | {"KPI_DATA_DIR": str(data_dir), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"},
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    run_dbt("run", "--select", "gate_staging_integrity", "--target-path", str(tmp_path / "target"), "--quiet",
+            data_dir=data_dir)  # fmt: skip
 
     gate = load_gate()
     spec = next(c for c in gate.checks if c.name == "staging_integrity")
@@ -182,27 +175,29 @@ def test_sample_data_publishes_every_complete_period(built_warehouse: BuiltWareh
 
 
 @pytest.fixture(scope="module")
-def landing_and_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("gated")
-    generate_sample_data(root / "landing", sales_lines=10_000)
-    return root / "landing", root / "data"
+def landing_and_data(
+    built_warehouse: BuiltWarehouse, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """The built sample (every complete period published once), copied: the tests below change it."""
+    return built_warehouse.copy_to(tmp_path_factory.mktemp("gated"))
 
 
 def _versions(summary: RunSummary) -> dict[str, tuple[str, int | None]]:
     return {p.period_label: (p.outcome, p.version) for p in summary.publications}
 
 
-def test_reruns_restatements_and_blocked_months(landing_and_data: tuple[Path, Path]) -> None:
+def test_reruns_restatements_and_blocked_months(
+    built_warehouse: BuiltWarehouse, landing_and_data: tuple[Path, Path]
+) -> None:
     landing, data = landing_and_data
-    _, first = run_pipeline_on(landing, data)
+    first = built_warehouse.summary
     assert first.success and all(v == ("published", 1) for v in _versions(first).values())
 
     # The same data again: nothing new is published.
-    _, second = run_pipeline_on(landing, data)
+    settings, second = run_pipeline_on(landing, data)
     assert {outcome for outcome, _ in _versions(second).values()} == {"unchanged"}
 
     # Late returns for May sales, returned in June: June, Q2 and 2025 are restated as version 2.
-    settings, _ = run_pipeline_on(landing, data)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         lines = con.execute(
             """select order_id, line_no, quantity from raw.sales_lines

@@ -11,6 +11,7 @@ import hashlib
 import http.server
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -158,9 +159,13 @@ def test_kpi_lineage_shows_control_characters_in_data_escaped(
 
 
 def test_a_late_file_restates_the_value_and_both_versions_keep_their_inputs(
-    pipeline: tuple[Path, Path],
+    pipeline: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    landing, data = pipeline
+    # On a copy (a new Dagster home), so that the module's other tests see the first run whatever
+    # their order.
+    landing, data = tmp_path / "landing", tmp_path / "data"
+    shutil.copytree(pipeline[0], landing)
+    shutil.copytree(pipeline[1], data, ignore=shutil.ignore_patterns("dagster_home"))
     before = value_lineage(data, ValueKey("nps", "month", OCT, "2025-10", STORE))
     late = write_csv(
         landing / "survey_responses" / "survey_responses_2025-10_late.csv",

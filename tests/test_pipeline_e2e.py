@@ -18,6 +18,7 @@ from dagster_project.extract.loader import file_sha256
 from dagster_project.run.pipeline import run_pipeline
 from dagster_project.sample_data.generator import SampleDataSummary, generate_sample_data
 from dagster_project.settings import PROJECT_ROOT, Settings
+from tests.conftest import BuiltWarehouse
 from tests.helpers import write_csv
 
 pytestmark = pytest.mark.e2e
@@ -55,9 +56,9 @@ def query(settings: Settings, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-def test_sample_data_is_extracted_and_reconciled(settings: Settings, sample) -> None:
-    _, planted = sample
-    summary = run_pipeline(settings, extract_only=True)
+def test_sample_data_is_extracted_and_reconciled(built_warehouse: BuiltWarehouse) -> None:
+    # The shared build extracted the same generated sample: read what its extraction recorded.
+    settings, planted, summary = built_warehouse.settings, built_warehouse.sample, built_warehouse.summary
     assert summary.success, summary.errors
 
     # Every file is one loaded batch, logged with its checksum and size.
@@ -124,8 +125,8 @@ def test_sample_data_is_extracted_and_reconciled(settings: Settings, sample) -> 
     assert metadata["files_loaded"].value == len(planted.files["sales_lines"])
 
 
-def test_second_run_loads_nothing(settings: Settings) -> None:
-    first = run_pipeline(settings, extract_only=True)
+def test_second_run_loads_nothing(built_warehouse: BuiltWarehouse, built_copy: Settings) -> None:
+    settings, first = built_copy, built_warehouse.summary
     batches = query(settings, "select count(*) from audit.load_batches")
     rows = query(settings, "select count(*) from raw.sales_lines")
     second = run_pipeline(settings, extract_only=True)
@@ -137,8 +138,8 @@ def test_second_run_loads_nothing(settings: Settings) -> None:
         assert entity.files_skipped == first.entity(entity.entity).files_loaded
 
 
-def test_correction_batch_and_broken_file(settings: Settings) -> None:
-    assert run_pipeline(settings, extract_only=True).success
+def test_correction_batch_and_broken_file(built_copy: Settings) -> None:
+    settings = built_copy
     order_id, line_no, quantity = query(
         settings,
         """

@@ -31,6 +31,7 @@ from dagster_project.publish.files import STORAGE_VERSION, parquet_dir, publishe
 from dagster_project.publish.gate_results import CheckResult, GateResult
 from dagster_project.publish.writer import PublicationReport, PublishError, publish_scorecards
 from dagster_project.settings import PROJECT_ROOT
+from tests.helpers import warehouse_from_sql
 
 JAN = date(2025, 1, 1)
 FEB = date(2025, 2, 1)
@@ -119,10 +120,7 @@ select * from (values
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Path:
-    path = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.execute(STAGED_SQL)
-    return path
+    return warehouse_from_sql(tmp_path / "warehouse.duckdb", STAGED_SQL)
 
 
 @pytest.fixture

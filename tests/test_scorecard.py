@@ -11,16 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from dagster_project.settings import DBT_PROJECT_DIR
 from tests.conftest import BuiltWarehouse
+from tests.helpers import run_dbt
 
 pytestmark = pytest.mark.e2e
 
@@ -268,34 +264,12 @@ def test_dbt_unit_tests_pass(tmp_path: Path, built_warehouse: BuiltWarehouse) ->
     """`dbt test --select test_type:unit` against a copy of the built warehouse (unit tests read the
     column types of their inputs from the warehouse)."""
     data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    shutil.copyfile(built_warehouse.settings.warehouse_path, data_dir / "warehouse.duckdb")
+    built_warehouse.copy_warehouse(data_dir)
     target = tmp_path / "target"
-    env = os.environ | {"KPI_DATA_DIR": str(data_dir), "DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
-    dbt = Path(sys.executable).with_name("dbt")
-    completed = subprocess.run(
-        [
-            str(dbt),
-            "test",
-            "--select",
-            "test_type:unit",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(target),
-            "--log-path",
-            str(tmp_path / "logs"),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-4000:]
+    run_dbt(
+        "test", "--select", "test_type:unit", "--target-path", str(target), "--log-path", str(tmp_path / "logs"),
+        data_dir=data_dir,
+    )  # fmt: skip
     results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
     statuses = {  # the unit tests' results (the on-run-start hook has one too)
         result["unique_id"].rsplit(".", 1)[-1]: result["status"]

@@ -29,6 +29,7 @@ from dagster_project.render.terminal import (
     scorecard_report,
 )
 from dagster_project.store import ReportError
+from tests.helpers import warehouse_from_sql
 
 T0 = datetime(2025, 3, 5, 6, 0, tzinfo=UTC)
 FEB = date(2025, 2, 1)
@@ -115,10 +116,7 @@ def failing_check(start: date, details: str) -> CheckResult:
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Path:
-    path = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.execute(STAGED_SQL)
-    return path
+    return warehouse_from_sql(tmp_path / "warehouse.duckdb", STAGED_SQL)
 
 
 @pytest.fixture
@@ -166,51 +164,62 @@ def invoke(*args: str) -> tuple[int, str]:
     return result.exit_code, " ".join(result.output.split())
 
 
+def assert_shows(out: str, *texts: str) -> None:
+    """Every text is in the output; a failure names all the missing ones."""
+    missing = [text for text in texts if text not in out]
+    assert not missing, f"missing {missing} in: {out}"
+
+
 # --- kpi scorecard -------------------------------------------------------------------------------
 
 
 def test_scorecard_of_a_month_shows_the_hand_checked_values(data_dir: Path) -> None:
     code, out = invoke("scorecard", "--period", "2025-02")
     assert code == 0, out
-    # title: root org unit by default, period, version and publication time
-    assert "Scorecard · Company (HQ) · 2025-02 (month)" in out
-    assert "version 1, published 2025-03-05 06:00:00 UTC" in out
-    # currency: thousands separators, 0 decimals; changes signed
-    assert "Net revenue 1,234,567 1,200,000 green +23,457 -1,500" in out
-    # percent: 1 decimal and %, changes in percentage points, no prior year
-    assert "Gross margin % 36.5% 37.4% amber -0.6 pp —" in out
-    # low sample: marked and explained with its sample size
-    assert "Net Promoter Score 44.4 * 35.0 green +13.4 +22.2" in out
-    assert "low sample: Net Promoter Score (n=27)" in out
-    # a change that rounds to zero has no sign
-    assert "Complaints per 1,000 orders 15.59 9.30 red +4.66 0.00" in out
-    assert "Stock-out rate % — 2.90% no data — —" in out
-    # a label with brackets is text, not Rich markup
-    assert "Training hours [h] 1,250 — no target -20 —" in out
+    assert_shows(
+        out,
+        # title: root org unit by default, period, version and publication time
+        "Scorecard · Company (HQ) · 2025-02 (month)",
+        "version 1, published 2025-03-05 06:00:00 UTC",
+        # currency: thousands separators, 0 decimals; changes signed
+        "Net revenue 1,234,567 1,200,000 green +23,457 -1,500",
+        # percent: 1 decimal and %, changes in percentage points, no prior year
+        "Gross margin % 36.5% 37.4% amber -0.6 pp —",
+        # low sample: marked and explained with its sample size
+        "Net Promoter Score 44.4 * 35.0 green +13.4 +22.2",
+        "low sample: Net Promoter Score (n=27)",
+        # a change that rounds to zero has no sign
+        "Complaints per 1,000 orders 15.59 9.30 red +4.66 0.00",
+        "Stock-out rate % — 2.90% no data — —",
+        # a label with brackets is text, not Rich markup
+        "Training hours [h] 1,250 — no target -20 —",
+        # scores: financial (100·2 + 50·1)/3, customer (100 + 0)/2, overall their mean over 4 rated KPIs
+        "Financial 83.3 2",
+        "Customer 50.0 2",
+        "Overall 66.7 4",
+        "Overall score: 66.7 (4 KPIs rated)",
+    )
     # perspectives in balanced-scorecard order
     headings = [out.index(h) for h in ("Financial", "Customer", "Internal process", "Learning & growth")]
     assert headings == sorted(headings)
-    # scores: financial (100·2 + 50·1)/3, customer (100 + 0)/2, overall their mean over 4 rated KPIs
-    assert "Financial 83.3 2" in out
-    assert "Customer 50.0 2" in out
-    assert "Overall 66.7 4" in out
-    assert "Overall score: 66.7 (4 KPIs rated)" in out
 
 
 def test_scorecard_in_chinese_uses_chinese_names_labels_headings_and_status_words(data_dir: Path) -> None:
     code, out = invoke("scorecard", "--period", "2025-02", "--lang", "zh")
     assert code == 0, out
-    assert "计分卡 · 公司（HQ）· 2025-02（月）" in out
-    assert "第 1 版，发布于 2025-03-05 06:00:00 UTC" in out
-    for heading in ("财务", "客户", "内部流程", "学习与成长", "指标", "实际值", "目标值", "状态"):
-        assert heading in out
-    assert "净收入 1,234,567 1,200,000 达标" in out
-    assert "毛利率 36.5% 37.4% 预警" in out
-    assert "千单投诉率 15.59 9.30 未达标" in out
-    assert "缺货率 — 2.90% 无数据" in out
-    assert "培训时长 1,250 — 无目标" in out
-    assert "样本量不足：净推荐值 (n=27)" in out
-    assert "综合得分：66.7（4 项指标参评）" in out
+    assert_shows(out, "财务", "客户", "内部流程", "学习与成长", "指标", "实际值", "目标值", "状态")
+    assert_shows(
+        out,
+        "计分卡 · 公司（HQ）· 2025-02（月）",
+        "第 1 版，发布于 2025-03-05 06:00:00 UTC",
+        "净收入 1,234,567 1,200,000 达标",
+        "毛利率 36.5% 37.4% 预警",
+        "千单投诉率 15.59 9.30 未达标",
+        "缺货率 — 2.90% 无数据",
+        "培训时长 1,250 — 无目标",
+        "样本量不足：净推荐值 (n=27)",
+        "综合得分：66.7（4 项指标参评）",
+    )
     for english in ("Net revenue", "green", "amber", "Company"):
         assert english not in out
 

@@ -10,14 +10,14 @@ with units as (
 
 chains as (
     select
+        {% for depth in range(1, max_depth + 1) %}
+        u{{ depth - 1 }}.parent_org_unit_id as level_{{ depth }},
+        {% endfor %}
         u0.org_unit_id as level_0
-        {%- for depth in range(1, max_depth + 1) %},
-        u{{ depth - 1 }}.parent_org_unit_id as level_{{ depth }}
-        {%- endfor %}
     from units as u0
-    {%- for depth in range(1, max_depth) %}
-    left join units as u{{ depth }} on u{{ depth }}.org_unit_id = u{{ depth - 1 }}.parent_org_unit_id
-    {%- endfor %}
+    {% for depth in range(1, max_depth) %}
+    left join units as u{{ depth }} on u{{ depth - 1 }}.parent_org_unit_id = u{{ depth }}.org_unit_id
+    {% endfor %}
 ),
 
 pairs as (

@@ -30,12 +30,15 @@ periods_with_data as (
     select periods.*
     from periods
     cross join data_months
-    where periods.period_end >= data_months.first_month
-      and periods.period_start <= data_months.last_month
+    where
+        periods.period_end >= data_months.first_month
+        and periods.period_start <= data_months.last_month
 )
 
 {%- set text = dbt.type_string() %}
 {%- set year = "cast(extract(year from period_start) as " ~ text ~ ")" %}
+{%- set month_number = "lpad(cast(extract(month from period_start) as " ~ text ~ "), 2, '0')" %}
+{%- set quarter_number = "cast(extract(quarter from period_start) as " ~ text ~ ")" %}
 
 select
     period_grain,
@@ -43,8 +46,8 @@ select
     period_end,
     days_in_period,
     case period_grain
-        when 'month' then {{ dbt.concat([year, "'-'", "lpad(cast(extract(month from period_start) as " ~ text ~ "), 2, '0')"]) }}
-        when 'quarter' then {{ dbt.concat([year, "'-Q'", "cast(extract(quarter from period_start) as " ~ text ~ ")"]) }}
+        when 'month' then {{ dbt.concat([year, "'-'", month_number]) }}
+        when 'quarter' then {{ dbt.concat([year, "'-Q'", quarter_number]) }}
         else {{ year }}
     end as period_label
 from periods_with_data

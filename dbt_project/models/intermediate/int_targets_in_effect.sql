@@ -5,16 +5,7 @@
 -- the clock has no target yet.
 
 with targets as (
-    select
-        kpi_id,
-        org_unit_id,
-        period_grain,
-        period_start,
-        target_value,
-        effective_from,
-        set_by,
-        reason
-    from {{ ref('stg_kpi_targets') }}
+    select * from {{ ref('stg_kpi_targets') }}
 ),
 
 target_clock as (
@@ -24,14 +15,7 @@ target_clock as (
 
 known_targets as (
     select
-        targets.kpi_id,
-        targets.org_unit_id,
-        targets.period_grain,
-        targets.period_start,
-        targets.target_value,
-        targets.effective_from,
-        targets.set_by,
-        targets.reason,
+        targets.*,
         row_number() over (
             partition by targets.kpi_id, targets.org_unit_id, targets.period_grain, targets.period_start
             order by targets.effective_from desc

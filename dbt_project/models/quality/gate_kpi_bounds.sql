@@ -5,8 +5,8 @@ select
     kpi_rows.org_unit_id,
     kpi_rows.kpi_id,
     kpi_rows.value,
-    dictionary.valid_min,
-    dictionary.valid_max,
-    coalesce(kpi_rows.value < dictionary.valid_min or kpi_rows.value > dictionary.valid_max, false) as is_out_of_range
+    kpis.valid_min,
+    kpis.valid_max,
+    coalesce(kpi_rows.value < kpis.valid_min or kpi_rows.value > kpis.valid_max, false) as is_out_of_range
 from {{ ref('kpi_values') }} as kpi_rows
-inner join {{ ref('kpi_dictionary') }} as dictionary on dictionary.kpi_id = kpi_rows.kpi_id
+inner join {{ ref('kpi_dictionary') }} as kpis on kpi_rows.kpi_id = kpis.kpi_id

@@ -3,7 +3,8 @@ with expected as (
     select
         periods.period_grain,
         periods.period_start,
-        (select count(*) from {{ ref('kpi_dictionary') }}) * (select count(*) from {{ ref('stg_org_units') }}) as expected_rows
+        (select count(*) from {{ ref('kpi_dictionary') }})
+        * (select count(*) from {{ ref('stg_org_units') }}) as expected_rows
     from {{ ref('int_periods') }} as periods
 ),
 
@@ -13,7 +14,11 @@ present as (
     group by 1, 2
 )
 
-select expected.period_grain, expected.period_start, expected.expected_rows, coalesce(present.present_rows, 0) as present_rows
+select
+    expected.period_grain,
+    expected.period_start,
+    expected.expected_rows,
+    coalesce(present.present_rows, 0) as present_rows
 from expected
 left join present
-    on present.period_grain = expected.period_grain and present.period_start = expected.period_start
+    on expected.period_grain = present.period_grain and expected.period_start = present.period_start

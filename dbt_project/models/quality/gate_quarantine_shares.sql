@@ -26,6 +26,19 @@ with
     from {{ source('quarantine', entity) }}
 ),
 
+{{ entity }}_loaded_months as (
+    select period_start, count(*) as rows_loaded
+    from {{ entity }}_loaded
+    group by period_start
+),
+
+{{ entity }}_quarantined_months as (
+    select period_start, count(*) as rows_quarantined
+    from {{ entity }}_quarantined
+    where period_start is not null
+    group by period_start
+),
+
 {{ entity }}_month_shares as (
     select
         '{{ entity }}' as entity,
@@ -34,11 +47,9 @@ with
         coalesce(loaded.period_start, quarantined.period_start) as period_start,
         coalesce(loaded.rows_loaded, 0) as rows_loaded,
         coalesce(quarantined.rows_quarantined, 0) as rows_quarantined
-    from (select period_start, count(*) as rows_loaded from {{ entity }}_loaded group by period_start) as loaded
-    full outer join (
-        select period_start, count(*) as rows_quarantined
-        from {{ entity }}_quarantined where period_start is not null group by period_start
-    ) as quarantined on quarantined.period_start = loaded.period_start
+    from {{ entity }}_loaded_months as loaded
+    full outer join {{ entity }}_quarantined_months as quarantined
+        on loaded.period_start = quarantined.period_start
 ),
 
 {{ entity }}_undated_files as (
@@ -58,6 +69,17 @@ with
     from {{ entity }}_quarantined where period_start is not null
 ),
 
+{{ entity }}_file_totals as (
+    select _load_batch_id, sum(rows_loaded) as rows_loaded
+    from {{ entity }}_file_months
+    group by _load_batch_id
+),
+
+{{ entity }}_file_periods as (
+    select distinct _load_batch_id, period_start
+    from {{ entity }}_file_months
+),
+
 {{ entity }}_file_shares as (
     select
         '{{ entity }}' as entity,
@@ -67,13 +89,8 @@ with
         coalesce(totals.rows_loaded, 0) as rows_loaded,
         files.rows_quarantined
     from {{ entity }}_undated_files as files
-    left join (
-        select _load_batch_id, sum(rows_loaded) as rows_loaded
-        from {{ entity }}_file_months group by _load_batch_id
-    ) as totals on totals._load_batch_id = files._load_batch_id
-    left join (
-        select distinct _load_batch_id, period_start from {{ entity }}_file_months
-    ) as months on months._load_batch_id = files._load_batch_id
+    left join {{ entity }}_file_totals as totals on files._load_batch_id = totals._load_batch_id
+    left join {{ entity }}_file_periods as months on files._load_batch_id = months._load_batch_id
 ),
 {%- endfor %}
 

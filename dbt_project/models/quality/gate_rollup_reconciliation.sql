@@ -1,13 +1,20 @@
 -- Additive KPIs: the root's value equals the sum over the leaves (units without children), exactly.
 -- Values are compared as decimals with four places, the precision of the amounts they add up.
-{%- set additive = ['net_revenue', 'new_customers'] %}
 with units as (
     select org_unit_id, parent_org_unit_id from {{ ref('stg_org_units') }}
 ),
 
+parents as (
+    select distinct parent_org_unit_id as org_unit_id
+    from units
+    where parent_org_unit_id is not null
+),
+
 leaves as (
-    select org_unit_id from units
-    where org_unit_id not in (select parent_org_unit_id from units where parent_org_unit_id is not null)
+    select units.org_unit_id
+    from units
+    left join parents on units.org_unit_id = parents.org_unit_id
+    where parents.org_unit_id is null
 ),
 
 roots as (
@@ -15,16 +22,23 @@ roots as (
 ),
 
 additive_values as (
-    select kpi_id, period_grain, period_start, org_unit_id, cast(round(value, 4) as decimal(38, 4)) as value
+    select
+        kpi_id,
+        period_grain,
+        period_start,
+        org_unit_id,
+        cast(round(value, 4) as decimal(38, 4)) as value
     from {{ ref('kpi_values') }}
-    where kpi_id in ('{{ additive | join("', '") }}')
+    where kpi_id in ('net_revenue', 'new_customers')
 )
 
 select
     additive_values.period_grain,
     additive_values.period_start,
     additive_values.kpi_id,
-    max(case when additive_values.org_unit_id in (select org_unit_id from roots) then additive_values.value end) as root_value,
-    sum(case when additive_values.org_unit_id in (select org_unit_id from leaves) then additive_values.value end) as leaves_total
+    max(case when roots.org_unit_id is not null then additive_values.value end) as root_value,
+    sum(case when leaves.org_unit_id is not null then additive_values.value end) as leaves_total
 from additive_values
+left join roots on additive_values.org_unit_id = roots.org_unit_id
+left join leaves on additive_values.org_unit_id = leaves.org_unit_id
 group by 1, 2, 3

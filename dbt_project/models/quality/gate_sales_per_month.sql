@@ -11,4 +11,4 @@ sales as (
 
 select months.period_grain, months.period_start, coalesce(sales.sales_lines, 0) as sales_lines
 from months
-left join sales on sales.period_start = months.period_start
+left join sales on months.period_start = sales.period_start

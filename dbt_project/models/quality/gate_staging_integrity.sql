@@ -37,19 +37,19 @@ products as (
         0
         {%- endif %} as unknown_sku_rows
     from {{ ref(table) }} as staged
-    {%- if unit_column %}
-    left join units on units.org_unit_id = staged.{{ unit_column }}
-    {%- endif %}
-    {%- if sku_column %}
-    left join products on products.sku = staged.{{ sku_column }}
-    {%- endif %}
+    {% if unit_column %}
+    left join units on staged.{{ unit_column }} = units.org_unit_id
+    {% endif %}
+    {% if sku_column %}
+    left join products on staged.{{ sku_column }} = products.sku
+    {% endif %}
     group by 1
 ),
 
 {%- set key_text = [] %}
 {%- for column in key %}
-    {%- if not loop.first %}{% do key_text.append("'#'") %}{% endif %}
-    {%- do key_text.append('cast(' ~ column ~ ' as ' ~ dbt.type_string() ~ ')') %}
+{%- if not loop.first %}{% do key_text.append("'#'") %}{% endif %}
+{%- do key_text.append('cast(' ~ column ~ ' as ' ~ dbt.type_string() ~ ')') %}
 {%- endfor %}
 {{ table }}_repeated_keys as (
     select
@@ -58,6 +58,12 @@ products as (
     from {{ ref(table) }}
     group by {{ key | join(', ') }}
     having count(*) > 1
+),
+
+{{ table }}_duplicates as (
+    select period_start, count(*) as duplicate_keys, min(row_key) as duplicate_key_example
+    from {{ table }}_repeated_keys
+    group by 1
 ),
 
 {{ table }}_checked as (
@@ -70,11 +76,7 @@ products as (
         months.unknown_org_unit_rows,
         months.unknown_sku_rows
     from {{ table }}_months as months
-    left join (
-        select period_start, count(*) as duplicate_keys, min(row_key) as duplicate_key_example
-        from {{ table }}_repeated_keys
-        group by period_start
-    ) as repeated on repeated.period_start = months.period_start
+    left join {{ table }}_duplicates as repeated on months.period_start = repeated.period_start
 ),
 {% endfor %}
 checked as (

@@ -1,4 +1,5 @@
--- Staging: the current version of every inventory_snapshots row, typed by the extractor; rename and cast only.
+-- Staging: the current version of every inventory_snapshots row, typed by the extractor; rename and
+-- cast only.
 with source as (
     select * from {{ source('raw', 'inventory_snapshots') }}
 ),

@@ -16,6 +16,12 @@ closure as (
     select ancestor_org_unit_id, org_unit_id, depth from {{ ref('int_org_unit_closure') }}
 ),
 
+deepest as (
+    select org_unit_id, max(depth) as depth
+    from closure
+    group by org_unit_id
+),
+
 ancestry as (
     -- the deepest ancestor of a unit is its root (the unit itself for the root)
     select
@@ -23,10 +29,8 @@ ancestry as (
         closure.depth,
         closure.ancestor_org_unit_id as root_org_unit_id
     from closure
-    inner join (
-        select org_unit_id, max(depth) as depth from closure group by org_unit_id
-    ) as deepest
-        on deepest.org_unit_id = closure.org_unit_id and deepest.depth = closure.depth
+    inner join deepest
+        on closure.org_unit_id = deepest.org_unit_id and closure.depth = deepest.depth
 ),
 
 subtrees as (
@@ -46,5 +50,5 @@ select
     subtrees.descendant_count = 0 as is_leaf,
     subtrees.descendant_count
 from units
-left join ancestry on ancestry.org_unit_id = units.org_unit_id
-left join subtrees on subtrees.org_unit_id = units.org_unit_id
+left join ancestry on units.org_unit_id = ancestry.org_unit_id
+left join subtrees on units.org_unit_id = subtrees.org_unit_id

@@ -26,7 +26,7 @@ final as (
         returns.returned_quantity * lines.unit_cost as returned_cost_amount,
         returns.load_batch_id
     from returns
-    inner join lines on lines.order_id = returns.order_id and lines.line_no = returns.line_no
+    inner join lines on returns.order_id = lines.order_id and returns.line_no = lines.line_no
     {% if is_incremental() %}
     where {{ kpi_in_month_window('returns.return_date') }}
     {% endif %}

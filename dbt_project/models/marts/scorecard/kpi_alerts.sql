@@ -46,12 +46,14 @@ owners as (
 -- window is the last N values; and the status of the period just before (with or without a value).
 series as (
     select
-        scorecard.*,
+        *,
         row_number() over (
             partition by kpi_id, org_unit_id, period_grain, case when actual is null then 0 else 1 end
             order by period_start
         ) as value_number,
-        lag(status) over (partition by kpi_id, org_unit_id, period_grain order by period_start) as prior_status
+        lag(status) over (
+            partition by kpi_id, org_unit_id, period_grain order by period_start
+        ) as prior_status
     from scorecard
 ),
 
@@ -68,10 +70,8 @@ history as (
         past_value.actual as past_actual
     from valued as current_value
     inner join valued as past_value
-        on current_value.kpi_id = past_value.kpi_id
-        and current_value.org_unit_id = past_value.org_unit_id
-        and current_value.period_grain = past_value.period_grain
-        and past_value.value_number < current_value.value_number
+        on {{ same_kpi_value('current_value', 'past_value', same_period=false) }}
+        and current_value.value_number > past_value.value_number
         and past_value.value_number >= current_value.value_number - {{ window }}
 ),
 
@@ -99,10 +99,7 @@ spreads as (
         {{ median('abs(history.past_actual - medians.history_median)') }} as history_mad
     from medians
     inner join history
-        on medians.kpi_id = history.kpi_id
-        and medians.org_unit_id = history.org_unit_id
-        and medians.period_grain = history.period_grain
-        and medians.period_start = history.period_start
+        on {{ same_kpi_value('medians', 'history') }}
     group by
         medians.kpi_id, medians.org_unit_id, medians.period_grain, medians.period_start,
         medians.history_periods, medians.history_median
@@ -124,23 +121,20 @@ scored as (
             as expected_high
     from valued
     left join spreads
-        on valued.kpi_id = spreads.kpi_id
-        and valued.org_unit_id = spreads.org_unit_id
-        and valued.period_grain = spreads.period_grain
-        and valued.period_start = spreads.period_start
+        on {{ same_kpi_value('valued', 'spreads') }}
 ),
 
 -- The z-score turned so that positive is bad, whatever the polarity.
 adverse as (
     select
-        scored.*,
+        *,
         case when polarity = 'lower_is_better' then robust_z else -robust_z end as adverse_z
     from scored
 ),
 
 robust_z_alerts as (
     select
-        adverse.*,
+        *,
         'robust_z' as detected_rule,
         case when adverse_z >= {{ z_critical }} then 'critical' else 'warning' end as severity,
         {{ dbt.concat([
@@ -163,7 +157,7 @@ robust_z_alerts as (
 
 status_alerts as (
     select
-        adverse.*,
+        *,
         'green_to_red' as detected_rule,
         'warning' as severity,
         {{ dbt.concat(["'status turned from green to red since the previous ' ", "period_grain"]) }} as reason

@@ -57,15 +57,7 @@ kpis as (
 ),
 
 targets as (
-    select
-        kpi_id,
-        org_unit_id,
-        period_grain,
-        period_start,
-        target_value,
-        effective_from,
-        set_by
-    from {{ ref('int_targets_in_effect') }}
+    select * from {{ ref('int_targets_in_effect') }}
 ),
 
 -- The KPI values of complete periods, with the start of the period before (same grain) and of the
@@ -134,19 +126,12 @@ compared as (
     inner join org_units
         on period_values.org_unit_id = org_units.org_unit_id
     left join targets
-        on period_values.kpi_id = targets.kpi_id
-        and period_values.org_unit_id = targets.org_unit_id
-        and period_values.period_grain = targets.period_grain
-        and period_values.period_start = targets.period_start
+        on {{ same_kpi_value('period_values', 'targets') }}
     left join kpi_values as prior_period
-        on period_values.kpi_id = prior_period.kpi_id
-        and period_values.org_unit_id = prior_period.org_unit_id
-        and period_values.period_grain = prior_period.period_grain
+        on {{ same_kpi_value('period_values', 'prior_period', same_period=false) }}
         and period_values.prior_period_start = prior_period.period_start
     left join kpi_values as prior_year
-        on period_values.kpi_id = prior_year.kpi_id
-        and period_values.org_unit_id = prior_year.org_unit_id
-        and period_values.period_grain = prior_year.period_grain
+        on {{ same_kpi_value('period_values', 'prior_year', same_period=false) }}
         and period_values.prior_year_start = prior_year.period_start
 ),
 
@@ -156,11 +141,11 @@ compared as (
 -- target the actual is on.
 measured as (
     select
-        compared.*,
+        *,
         case
             when actual is null or target is null then null
-            when status_rule = 'ratio' then
-                case
+            when status_rule = 'ratio'
+                then case
                     when target <= 0 or actual < 0 then null
                     when polarity = 'lower_is_better' and actual = 0 then null
                     when polarity = 'lower_is_better' then target / actual
@@ -182,18 +167,17 @@ measured as (
 
 rated as (
     select
-        measured.*,
+        *,
         case
             when value_status = 'no_data' or actual is null then 'no_data'
             when target is null then 'no_target'
-            when status_rule = 'ratio' and attainment is not null then
-                case
+            when status_rule = 'ratio' and attainment is not null
+                then case
                     when attainment >= green_at then 'green'
                     when attainment >= amber_at then 'amber'
                     else 'red'
                 end
-            when status_rule = 'ratio' then
-                case when gap >= 0 then 'green' else 'red' end
+            when status_rule = 'ratio' then case when gap >= 0 then 'green' else 'red' end
             when status_rule = 'difference' then
                 case
                     when gap >= 0 then 'green'
