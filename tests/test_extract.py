@@ -16,7 +16,7 @@ from dagster_project.contract import Contract
 from dagster_project.contract.window import DateWindow
 from dagster_project.extract.ddl import ensure_warehouse_schema
 from dagster_project.extract.loader import EntityLoadResult, file_sha256, load_entity
-from dagster_project.settings import PROJECT_ROOT, Settings, SettingsError, default_date_window
+from dagster_project.settings import Settings, SettingsError, default_date_window
 from tests.helpers import ORG_UNITS, run_dbt, sales_line, write_csv
 
 Loader = Callable[[str], EntityLoadResult]
