@@ -1,4 +1,4 @@
-"""Source data contract v1, read from `source_contract_v1.yaml` (the one source of truth).
+"""Source data contract (version 2), read from `source_contract_v1.yaml` (the one source of truth).
 
 The extractor enforces it and `docs/data_contract.md` embeds the table rendered by
 `contract_markdown()`; a test keeps the document in step with the YAML.
