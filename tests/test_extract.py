@@ -791,6 +791,18 @@ def test_a_leave_on_the_hire_date_and_fte_changes_as_new_rows_load(landing: Path
     )
 
 
+def test_a_hire_years_back_is_plausible_a_future_one_is_not(landing: Path, con, load: Loader) -> None:
+    write_csv(
+        landing / "employees" / "e.csv",
+        [employee(hire_date="2009-03-01", valid_from="2009-03-01"),
+         employee(employee_id="E2", hire_date="2099-01-01", valid_from="2009-03-01")],
+    )  # fmt: skip
+    load("employees")
+    [(file, line, reason)] = quarantined_rows(con, "employees")
+    assert (file, line) == ("employees/e.csv", 3)
+    assert reason.startswith("hire_date 2099-01-01 is outside the plausible dates")
+
+
 def test_an_employee_has_one_hire_date(landing: Path, con, load: Loader) -> None:
     """In one file the earliest row's hire_date holds; a later file may not contradict the loaded rows,
     but may correct them (same key)."""

@@ -93,8 +93,9 @@ def column_reasons(column: Column, entity: Entity, dates: PlausibleDates) -> lis
     if column.type in ("date", "timestamp"):
         day = f"cast({typed} as date)"
         earliest, latest = dates.earliest.isoformat(), dates.latest.isoformat()
+        too_early = "false" if column.only_latest_bounded else f"{day} < date '{earliest}'"
         reasons.append(
-            f"case when {typed} is not null and ({day} < date '{earliest}' or {day} > date '{latest}') then "
+            f"case when {typed} is not null and ({too_early} or {day} > date '{latest}') then "
             f"'{c} ' || {c} || ' is outside the plausible dates {earliest} … {latest} "
             "(KPI_FIRST_MONTH minus KPI_DATE_HISTORY_MONTHS to today plus KPI_DATE_FUTURE_DAYS)' end"
         )
