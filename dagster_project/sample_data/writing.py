@@ -68,7 +68,9 @@ class _Writer:
         columns: dict[str, pa.Array],
         csv: bool,
         bad: list[tuple[dict[str, str | None], str]] = (),
+        rng: np.random.Generator | None = None,
     ) -> None:
+        """`rng` places the bad rows (default `bad_rng`; the people's files use their own stream)."""
         schema = self.schemas[entity]
         table = pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
         rel = f"{entity}/{stem}.{'csv' if csv else 'parquet'}"
@@ -80,7 +82,7 @@ class _Writer:
                 bad_table = pa.table(
                     {name: pa.array([row.get(name) for row, _ in bad], pa.string()) for name in schema.names}
                 )
-                positions = np.sort(self.bad_rng.integers(0, n + 1, size=k))
+                positions = np.sort((rng or self.bad_rng).integers(0, n + 1, size=k))
                 order = np.insert(np.arange(n), positions, np.arange(n, n + k))
                 text = pa.concat_tables([text, bad_table]).take(pa.array(order))
                 for j, (_, reason) in enumerate(bad):
