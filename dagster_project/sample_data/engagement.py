@@ -39,26 +39,18 @@ class _Engagement:
         score_a = np.array(score, dtype=np.int64)[order]
         ids = _ids("EP-", np.arange(1, len(order) + 1), 6)
         unit_ids = pa.array([s[0] for s in _STORES] + [w[0] for w in _WAREHOUSES], pa.string())
-        for j, (qi, row, reason) in enumerate(self._bad_engagement()):
-            row["response_id"] = f"EP-{len(order) + 1 + j:06d}"
-            self.pending.add("engagement_surveys", self.quarters[qi], row, reason)
-        bounds = np.searchsorted(day_a, np.append(self.quarter_start, self.range_end + 1))
-        for qi, label in enumerate(self.quarters):
-            s = slice(int(bounds[qi]), int(bounds[qi + 1]))
-            columns = {
+        self._write_people_quarters(
+            "engagement_surveys",
+            day_a,
+            lambda s: {
                 "response_id": ids[s],
                 "response_date": _dates(day_a[s]),
                 "org_unit_id": unit_ids.take(pa.array(unit_a[s])),
                 "enps_score": _ints(score_a[s]),
-            }
-            self._write(
-                "engagement_surveys",
-                f"engagement_surveys_{label}",
-                columns,
-                self.quarter_csv[qi],
-                self.pending.take("engagement_surveys", label),
-                rng=self.people_bad_rng,
-            )
+            },
+            self._bad_engagement(),
+            key=("response_id", "EP-"),
+        )
 
     @staticmethod
     def _unit_on(employee, day: int) -> int:

@@ -57,27 +57,19 @@ class _Training:
         names = pa.array([course[i][0] for i in order], pa.string())
         ids = _ids("TR-", np.arange(1, len(order) + 1), 6)
         employee_ids = pa.array([e.employee_id for e in self.staff], pa.string())
-        for j, (qi, row, reason) in enumerate(self._bad_training()):
-            row["training_id"] = f"TR-{len(order) + 1 + j:06d}"
-            self.pending.add("training_records", self.quarters[qi], row, reason)
-        bounds = np.searchsorted(day_a, np.append(self.quarter_start, self.range_end + 1))
-        for qi, label in enumerate(self.quarters):
-            s = slice(int(bounds[qi]), int(bounds[qi + 1]))
-            columns = {
+        self._write_people_quarters(
+            "training_records",
+            day_a,
+            lambda s: {
                 "training_id": ids[s],
                 "employee_id": employee_ids.take(pa.array(emp_a[s])),
                 "course": names[s],
                 "completed_on": _dates(day_a[s]),
                 "hours": _money(hours_a[s]),
-            }
-            self._write(
-                "training_records",
-                f"training_records_{label}",
-                columns,
-                self.quarter_csv[qi],
-                self.pending.take("training_records", label),
-                rng=self.people_bad_rng,
-            )
+            },
+            self._bad_training(),
+            key=("training_id", "TR-"),
+        )
 
     def _bad_training(self) -> list[tuple[int, dict[str, str | None], str]]:
         if not self.plant:

@@ -5,6 +5,7 @@ physical line) or Parquet; a mixin of `generator._Generator`: its methods share 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,3 +95,29 @@ class _Writer:
             pq.write_table(table, path, compression="zstd")
         self.files[entity].append(rel)
         self.rows[entity] += table.num_rows + len(bad)
+
+    def _write_people_quarters(
+        self,
+        entity: str,
+        days: np.ndarray,
+        columns: Callable[[slice], dict[str, pa.Array]],
+        planted: list[tuple[int, dict[str, str | None], str]],
+        key: tuple[str, str],
+    ) -> None:
+        """One file per quarter of rows sorted by day (`columns` gives a quarter's slice of them),
+        with the planted rows of each quarter numbered after the good ones (`key`: the id column
+        and its prefix); bad rows placed by the people's own stream."""
+        column, prefix = key
+        for j, (qi, row, reason) in enumerate(planted):
+            row[column] = f"{prefix}{len(days) + 1 + j:06d}"
+            self.pending.add(entity, self.quarters[qi], row, reason)
+        bounds = np.searchsorted(days, np.append(self.quarter_start, self.range_end + 1))
+        for qi, label in enumerate(self.quarters):
+            self._write(
+                entity,
+                f"{entity}_{label}",
+                columns(slice(int(bounds[qi]), int(bounds[qi + 1]))),
+                self.quarter_csv[qi],
+                self.pending.take(entity, label),
+                rng=self.people_bad_rng,
+            )
