@@ -10,18 +10,30 @@ from dagster_project.contract import CONTRACT_FILE, Contract, load_contract, ren
 from dagster_project.settings import PROJECT_ROOT
 
 
-def test_contract_defines_the_seven_entities(contract: Contract) -> None:
+def test_contract_defines_the_ten_entities(contract: Contract) -> None:
     assert list(contract.entities) == [
-        "org_units", "products", "sales_lines", "returns",
-        "inventory_snapshots", "survey_responses", "complaints",
+        "org_units", "products", "employees", "sales_lines", "returns",
+        "inventory_snapshots", "survey_responses", "complaints", "training_records", "engagement_surveys",
     ]  # fmt: skip
     assert contract.entity("sales_lines").key == ("order_id", "line_no")
     assert contract.entity("inventory_snapshots").key == ("snapshot_date", "org_unit_id", "sku")
     assert contract.entity("returns").upstream_entities == ("sales_lines",)
-    assert contract.entity("sales_lines").upstream_entities == ("org_units", "products")
+    assert contract.entity("sales_lines").upstream_entities == ("employees", "org_units", "products")
+    assert contract.entity("employees").key == ("employee_id", "valid_from")
+    assert contract.entity("employees").upstream_entities == ("org_units",)  # manager_id: itself
     groups = {name: entity.group for name, entity in contract.entities.items()}
     assert groups["returns"] == groups["sales_lines"] == "sales"
     assert groups["survey_responses"] == groups["complaints"] == "satisfaction"
+    assert groups["employees"] == groups["training_records"] == groups["engagement_surveys"] == "people"
+
+
+def test_the_people_columns_on_v1_entities_are_optional(contract: Contract) -> None:
+    """A v1 file has neither column and loads unchanged: the columns are then empty."""
+    for entity, column in (("sales_lines", "salesperson_id"), ("complaints", "handler_id")):
+        declared = contract.entity(entity).column(column)
+        assert not declared.required
+        assert declared.references == ("employees", "employee_id")
+        assert column not in contract.entity(entity).required_columns
 
 
 def test_entities_are_listed_in_dependency_order(contract: Contract) -> None:

@@ -69,8 +69,9 @@ def test_public_models_have_their_contract_types(built_warehouse: BuiltWarehouse
 # and the publisher use. A model moved between folders (dbt_project/models/) keeps its relation.
 RELATIONS = {
     "staging": {
-        "stg_complaints", "stg_inventory_snapshots", "stg_kpi_targets", "stg_org_units", "stg_products",
-        "stg_returns", "stg_sales_lines", "stg_survey_responses",
+        "stg_complaints", "stg_employees", "stg_engagement_surveys", "stg_inventory_snapshots", "stg_kpi_targets",
+        "stg_org_units", "stg_products", "stg_returns", "stg_sales_lines", "stg_survey_responses",
+        "stg_training_records",
     },
     "intermediate": {"int_calendar_days", "int_customer_first_orders", "int_org_unit_closure", "int_periods"},
     "marts": {

@@ -208,11 +208,14 @@ def test_new_landing_files_start_an_extraction(operations_defs) -> None:
 
 def test_fact_entities_have_a_month_column(contract) -> None:
     assert time_columns(contract) == {
+        "employees": "valid_from",
         "sales_lines": "order_date",
         "returns": "return_date",
         "inventory_snapshots": "snapshot_date",
         "survey_responses": "response_date",
         "complaints": "opened_at",
+        "training_records": "completed_on",
+        "engagement_surveys": "response_date",
     }
 
 

@@ -60,3 +60,21 @@ def ensure_warehouse_schema(con: duckdb.DuckDBPyConnection, contract: Contract) 
                 _raw_record varchar             -- the raw text of a line that could not be parsed
             )"""
         )
+    _add_new_columns(con, contract)
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
+    """A warehouse created under an earlier contract version gains the columns added since
+    (e.g. sales_lines.salesperson_id): empty in the rows already loaded."""
+    existing = {
+        (schema, table, column)
+        for schema, table, column in con.execute(
+            "select schema_name, table_name, column_name from duckdb_columns() "
+            "where database_name = current_database() and schema_name in ('raw', 'quarantine')"
+        ).fetchall()
+    }
+    for entity in contract.entities.values():
+        for column in entity.columns:
+            for schema, sql_type in (("raw", column.sql_type), ("quarantine", "varchar")):
+                if (schema, entity.name, column.name) not in existing:
+                    con.execute(f"alter table {schema}.{entity.name} add column {column.name} {sql_type}")

@@ -12,6 +12,7 @@ current_rows as (
         customer_id,
         order_id,
         category as complaint_category,
+        handler_id,
         _load_batch_id as load_batch_id
     from source
     where _superseded_by_batch_id is null

@@ -16,6 +16,7 @@ current_rows as (
         discount_amount,
         unit_cost,
         channel,
+        salesperson_id,
         _load_batch_id as load_batch_id
     from source
     where _superseded_by_batch_id is null
