@@ -34,12 +34,14 @@ run: $(STAMP)
 TEST_WORKERS ?= 2
 test: $(STAMP) system-packages
 	$(BIN)/ruff check .
+	$(PYTHON) scripts/check_architecture.py
 	$(MAKE) --no-print-directory lint-sql
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The fast lane: unit tests, definition loading and dbt unit tests, no pipeline run (under two minutes).
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
+	$(PYTHON) scripts/check_architecture.py
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m "not e2e and not spark"
 
 # OS packages the tests need and pip cannot install: Chromium renders the HTML report in the browser

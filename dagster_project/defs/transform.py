@@ -38,7 +38,8 @@ def prepare_dbt(force: bool = False) -> Path:
     validate the semantic manifest) unless the manifest is newer than every file of the project and
     the KPI definitions; returns the manifest path."""
     project = kpi_dbt_project()
-    target = Path(project.target_path)
+    # DbtProject keeps target_path relative to the project (dbt's reading); so does this lock.
+    target = project.project_dir / project.target_path
     target.mkdir(parents=True, exist_ok=True)
     # One parse at a time: two processes (two `kpi` commands, test workers) would otherwise write the
     # same manifest at once and one could read it half-written.
