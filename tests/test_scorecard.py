@@ -9,14 +9,11 @@ KPI for every unit, the target in effect and the status recomputed independently
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import BuiltWarehouse
-from tests.helpers import run_dbt
 
 pytestmark = pytest.mark.e2e
 
@@ -259,35 +256,3 @@ def test_scores(built_warehouse: BuiltWarehouse) -> None:
         """
     ) == [(0,)]
 
-
-def test_dbt_unit_tests_pass(tmp_path: Path, built_warehouse: BuiltWarehouse) -> None:
-    """`dbt test --select test_type:unit` against a copy of the built warehouse (unit tests read the
-    column types of their inputs from the warehouse)."""
-    data_dir = tmp_path / "data"
-    built_warehouse.copy_warehouse(data_dir)
-    target = tmp_path / "target"
-    run_dbt(
-        "test", "--select", "test_type:unit", "--target-path", str(target), "--log-path", str(tmp_path / "logs"),
-        data_dir=data_dir,
-    )  # fmt: skip
-    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
-    statuses = {  # the unit tests' results (the on-run-start hook has one too)
-        result["unique_id"].rsplit(".", 1)[-1]: result["status"]
-        for result in results
-        if result["unique_id"].startswith("unit_test.")
-    }
-    assert set(statuses.values()) == {"pass"}, statuses
-    scorecard_tests = {
-        "scorecard_ratio_rule_higher_is_better",
-        "scorecard_ratio_rule_lower_is_better",
-        "scorecard_difference_rule",
-        "scorecard_no_target_and_no_data",
-        "scorecard_complete_periods_trends_and_attributes",
-        "scorecard_scores_two_perspectives_unequal_kpi_weights",
-        "scorecard_scores_unequal_perspective_weights",
-        "int_targets_in_effect_latest_row_not_after_the_clock",
-        "int_complete_periods_end_on_or_before_the_as_of_date",
-        "int_scorecard_clock_defaults_to_the_last_order_date_and_today",
-        "int_scorecard_clock_uses_kpi_as_of",
-    }
-    assert scorecard_tests <= set(statuses), sorted(scorecard_tests - set(statuses))
