@@ -719,3 +719,251 @@ def test_crlf_and_bom_files_load_with_the_header_named_by_the_loader(
         ("O1", "store", 2)
     ]
     assert quarantine(con, "sales_lines") == [(3, "quantity must be greater than 0: 0")]
+
+
+# --- people (contract v2): the roster, training records, engagement surveys -------------------------
+
+
+def employee(**overrides: str) -> dict[str, str]:
+    row = {
+        "employee_id": "E1",
+        "valid_from": "2024-01-01",
+        "name": "Wang Fang",
+        "org_unit_id": "S1",
+        "manager_id": "",
+        "role": "store_manager",
+        "fte": "1",
+        "hire_date": "2024-01-01",
+        "leave_date": "",
+    }
+    return row | overrides
+
+
+def quarantined_rows(con: duckdb.DuckDBPyConnection, entity: str) -> list[tuple[str, int, str]]:
+    """(file, line, reason) of every quarantined row; the reason names the field."""
+    return con.execute(
+        f"select _source_file, _source_row, _reason from quarantine.{entity} order by _source_file, _source_row"
+    ).fetchall()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "reason"),
+    [
+        ({"name": ""}, "name", "missing required field name"),
+        ({"role": ""}, "role", "missing required field role"),
+        ({"valid_from": ""}, "valid_from", "missing required field valid_from"),
+        ({"fte": "half"}, "fte", "fte is not a number: 'half'"),
+        ({"fte": "0"}, "fte", "fte must be greater than 0: 0"),
+        ({"fte": "1.2"}, "fte", "fte must be at most 1: 1.2"),
+        ({"hire_date": "2024-13-01"}, "hire_date", "hire_date is not a date (YYYY-MM-DD): '2024-13-01'"),
+        ({"leave_date": "2023-12-31"}, "leave_date", "leave_date 2023-12-31 is before hire_date 2024-01-01"),
+        ({"org_unit_id": "S9"}, "org_unit_id", "unknown org_unit_id 'S9' (not in org_units)"),
+        ({"manager_id": "E9"}, "manager_id", "unknown manager_id 'E9' (not in employees)"),
+    ],
+)
+def test_employee_rules(landing: Path, con, load: Loader, overrides: dict, field: str, reason: str) -> None:
+    write_csv(
+        landing / "employees" / "e.csv",
+        [
+            employee(),
+            employee(employee_id="E2", role="sales_associate", manager_id="E1", fte="0.5") | overrides,
+        ],
+    )
+    result = load("employees")
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    assert quarantined_rows(con, "employees") == [("employees/e.csv", 3, reason)]
+    assert field in reason
+    assert con.execute("select employee_id, fte from raw.employees").fetchall() == [("E1", Decimal("1"))]
+
+
+def test_a_leave_on_the_hire_date_and_fte_changes_as_new_rows_load(landing: Path, con, load: Loader) -> None:
+    write_csv(
+        landing / "employees" / "e.csv",
+        [employee(), employee(valid_from="2024-07-01", fte="0.6", org_unit_id="S2", leave_date="2024-12-31"),
+         employee(employee_id="E2", hire_date="2024-03-01", valid_from="2024-03-01", leave_date="2024-03-01")],
+    )  # fmt: skip
+    assert (
+        load("employees").rows_loaded,
+        con.execute("select count(*) from quarantine.employees").fetchone(),
+    ) == (
+        3,
+        (0,),
+    )
+
+
+def test_a_hire_years_back_is_plausible_a_future_one_is_not(landing: Path, con, load: Loader) -> None:
+    write_csv(
+        landing / "employees" / "e.csv",
+        [employee(hire_date="2009-03-01", valid_from="2009-03-01"),
+         employee(employee_id="E2", hire_date="2099-01-01", valid_from="2009-03-01")],
+    )  # fmt: skip
+    load("employees")
+    [(file, line, reason)] = quarantined_rows(con, "employees")
+    assert (file, line) == ("employees/e.csv", 3)
+    assert reason.startswith("hire_date 2099-01-01 is outside the plausible dates")
+
+
+def test_an_employee_has_one_hire_date(landing: Path, con, load: Loader) -> None:
+    """In one file the earliest row's hire_date holds; a later file may not contradict the loaded rows,
+    but may correct them (same key)."""
+    write_csv(
+        landing / "employees" / "a.csv",
+        [employee(), employee(valid_from="2024-06-01", hire_date="2024-02-01", role="area_manager")],
+    )
+    load("employees")
+    write_csv(landing / "employees" / "b.csv", [employee(valid_from="2025-01-01", hire_date="2023-01-01")])
+    load("employees")
+    assert quarantined_rows(con, "employees") == [
+        ("employees/a.csv", 3, "hire_date 2024-02-01 contradicts hire_date 2024-01-01 of the earliest row of "
+         "employee E1 (valid from 2024-01-01): an employee has one hire_date"),
+        ("employees/b.csv", 2, "hire_date 2023-01-01 contradicts hire_date 2024-01-01 of the loaded row of "
+         "employee E1 (valid from 2024-01-01): an employee has one hire_date"),
+    ]  # fmt: skip
+    write_csv(landing / "employees" / "c.csv", [employee(hire_date="2023-06-01")])  # corrects the one row
+    assert load("employees").rows_superseded == 1
+    assert con.execute(
+        "select hire_date from raw.employees where _superseded_by_batch_id is null"
+    ).fetchall() == [(date(2023, 6, 1),)]
+
+
+def test_a_manager_chain_has_no_cycle(landing: Path, con, load: Loader) -> None:
+    """E2 → E3 → E2 in one file: both rows are quarantined with the cycle, E4 under them is taken with
+    them and E5, their own manager, too; a later file that closes a cycle over loaded rows (E1's
+    manager becomes E6, whose manager is E1) is rejected; a manager and a report swapping places on
+    a date (E7 manages E8 until E8 manages E7) is no cycle."""
+    write_csv(
+        landing / "employees" / "a.csv",
+        [employee(), employee(employee_id="E6", manager_id="E1"),
+         employee(employee_id="E2", manager_id="E3"), employee(employee_id="E3", manager_id="E2"),
+         employee(employee_id="E4", manager_id="E3"), employee(employee_id="E5", manager_id="E5"),
+         employee(employee_id="E7", manager_id=""), employee(employee_id="E8", manager_id="E7"),
+         employee(employee_id="E7", valid_from="2025-01-01", manager_id="E8"),
+         employee(employee_id="E8", valid_from="2025-01-01", manager_id="")],
+    )  # fmt: skip
+    result = load("employees")
+    assert (result.rows_loaded, result.rows_quarantined) == (6, 4)
+    assert quarantined_rows(con, "employees") == [
+        ("employees/a.csv", 4, "manager_id cycle on 2024-01-01: E2 → E3 → E2 (the chain of managers never ends)"),
+        ("employees/a.csv", 5, "manager_id cycle on 2024-01-01: E3 → E2 → E3 (the chain of managers never ends)"),
+        ("employees/a.csv", 6, "manager_id 'E3' is rejected in this file"),
+        ("employees/a.csv", 7, "manager_id cycle on 2024-01-01: E5 → E5 (the chain of managers never ends)"),
+    ]  # fmt: skip
+    write_csv(landing / "employees" / "b.csv", [employee(valid_from="2024-09-01", manager_id="E6")])
+    result = load("employees")
+    assert (result.rows_loaded, result.rows_quarantined) == (0, 1)
+    assert quarantined_rows(con, "employees")[-1] == (
+        "employees/b.csv", 2, "manager_id cycle on 2024-09-01: E1 → E6 → E1 (the chain of managers never ends)",
+    )  # fmt: skip
+
+
+def test_a_report_in_a_file_sorted_before_its_managers_file_loads(landing: Path, con, load: Loader) -> None:
+    write_csv(landing / "employees" / "1-team.csv", [employee(employee_id="E2", manager_id="E1")])
+    write_csv(landing / "employees" / "2-managers.csv", [employee()])
+    result = load("employees")
+    assert (result.rows_loaded, result.rows_quarantined) == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "reason"),
+    [
+        ({"course": ""}, "course", "missing required field course"),
+        (
+            {"completed_on": "2025-02-30"},
+            "completed_on",
+            "completed_on is not a date (YYYY-MM-DD): '2025-02-30'",
+        ),
+        ({"hours": "two"}, "hours", "hours is not a number: 'two'"),
+        ({"hours": "0"}, "hours", "hours must be greater than 0: 0"),
+        ({"hours": "200.5"}, "hours", "hours must be at most 200: 200.5"),
+        ({"employee_id": "E9"}, "employee_id", "unknown employee_id 'E9' (not in employees)"),
+    ],
+)
+def test_training_record_rules(
+    landing: Path, con, load: Loader, overrides: dict, field: str, reason: str
+) -> None:
+    write_csv(landing / "employees" / "e.csv", [employee()])
+    base = {"training_id": "T1", "employee_id": "E1", "course": "Food safety", "completed_on": "2025-01-15",
+            "hours": "200"}  # fmt: skip
+    write_csv(landing / "training_records" / "t.csv", [base, base | {"training_id": "T2"} | overrides])
+    result = load("training_records")
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    assert quarantined_rows(con, "training_records") == [("training_records/t.csv", 3, reason)]
+    assert field in reason
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "reason"),
+    [
+        ({"enps_score": ""}, "enps_score", "missing required field enps_score"),
+        ({"enps_score": "7.5"}, "enps_score", "enps_score is not a whole number: '7.5'"),
+        ({"enps_score": "11"}, "enps_score", "enps_score must be at most 10: 11"),
+        ({"enps_score": "-1"}, "enps_score", "enps_score must be at least 0: -1"),
+        ({"org_unit_id": "S9"}, "org_unit_id", "unknown org_unit_id 'S9' (not in org_units)"),
+        ({"response_date": ""}, "response_date", "missing required field response_date"),
+    ],
+)
+def test_engagement_survey_rules(
+    landing: Path, con, load: Loader, overrides: dict, field: str, reason: str
+) -> None:
+    base = {"response_id": "P1", "response_date": "2025-01-20", "org_unit_id": "S1", "enps_score": "0"}
+    write_csv(landing / "engagement_surveys" / "p.csv", [base, base | {"response_id": "P2"} | overrides])
+    result = load("engagement_surveys")
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    assert quarantined_rows(con, "engagement_surveys") == [("engagement_surveys/p.csv", 3, reason)]
+    assert field in reason
+
+
+def test_salesperson_and_handler_must_be_employees(landing: Path, con, load: Loader) -> None:
+    write_csv(landing / "employees" / "e.csv", [employee()])
+    write_csv(
+        landing / "sales_lines" / "s.csv",
+        [
+            sales_line(salesperson_id="E1"),
+            sales_line(line_no="2", salesperson_id="E9"),
+            sales_line(line_no="3"),
+        ],
+    )
+    complaint = {"complaint_id": "K1", "opened_at": "2025-01-02 10:00:00", "resolved_at": "", "org_unit_id": "S1",
+                 "customer_id": "", "order_id": "", "category": "delivery", "handler_id": "E1"}  # fmt: skip
+    write_csv(
+        landing / "complaints" / "k.csv", [complaint, complaint | {"complaint_id": "K2", "handler_id": "X"}]
+    )
+    load("sales_lines")
+    load("complaints")
+    assert quarantined_rows(con, "sales_lines") == [
+        ("sales_lines/s.csv", 3, "unknown salesperson_id 'E9' (not in employees)")
+    ]
+    assert quarantined_rows(con, "complaints") == [
+        ("complaints/k.csv", 3, "unknown handler_id 'X' (not in employees)")
+    ]
+    assert con.execute("select line_no, salesperson_id from raw.sales_lines order by 1").fetchall() == [
+        (1, "E1"),
+        (3, None),
+    ]
+
+
+def test_v1_files_without_the_people_columns_load_unchanged(
+    tmp_path: Path, landing: Path, contract: Contract
+) -> None:
+    """A warehouse created before contract v2 gains the new columns (empty); a v1 file loads as before."""
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as old:
+        old.execute("create schema raw")
+        old.execute(
+            "create table raw.sales_lines (order_id varchar, line_no bigint, order_date date, customer_id varchar, "
+            "org_unit_id varchar, sku varchar, quantity bigint, unit_price decimal(18, 4), "
+            "discount_amount decimal(18, 4), unit_cost decimal(18, 4), channel varchar, extra_columns varchar, "
+            "_load_batch_id bigint not null, _source_row bigint not null, _superseded_by_batch_id bigint)"
+        )
+        old.execute(
+            "insert into raw.sales_lines (order_id, _load_batch_id, _source_row) values ('OLD', 0, 2)"
+        )
+    write_csv(landing / "sales_lines" / "s.csv", [sales_line()])
+    with duckdb.connect(str(path)) as con:
+        for entity in ("org_units", "products", "employees", "sales_lines"):
+            load_entity(con, contract, entity, landing)
+        rows = con.execute(
+            "select order_id, quantity, salesperson_id from raw.sales_lines order by 1"
+        ).fetchall()
+        assert rows == [("O1", 2, None), ("OLD", None, None)]
+        assert con.execute("select count(*) from quarantine.sales_lines").fetchone() == (0,)

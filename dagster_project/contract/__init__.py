@@ -37,6 +37,8 @@ class Column:
     max: float | None = None
     accepted_values: tuple[str, ...] = ()
     references: tuple[str, str] | None = None  # (entity, column)
+    # A date that may lie before the plausible dates (a hire date years back), never after them.
+    only_latest_bounded: bool = False
 
     @property
     def sql_type(self) -> str:
@@ -56,6 +58,8 @@ class Column:
             words.append("one of " + ", ".join(self.accepted_values))
         if self.references:
             words.append(f"must exist in {self.references[0]}.{self.references[1]}")
+        if self.only_latest_bounded:
+            words.append("may lie before the plausible dates")
         return "; ".join(words)
 
 
@@ -144,6 +148,8 @@ def _column(entity: str, spec: dict[str, Any], path: Path) -> Column:
         raise ValueError(
             f"{path}: {entity}.{spec['name']}: unknown type {spec['type']!r}; use one of {COLUMN_TYPES}"
         )
+    if spec.get("plausible_dates", "both") not in ("both", "latest_only"):
+        raise ValueError(f"{path}: {entity}.{spec['name']}: plausible_dates must be both or latest_only")
     references = None
     if "references" in spec:
         ref_entity, ref_column = spec["references"].split(".")
@@ -159,6 +165,7 @@ def _column(entity: str, spec: dict[str, Any], path: Path) -> Column:
         max=spec.get("max"),
         accepted_values=tuple(spec.get("accepted_values", ())),
         references=references,
+        only_latest_bounded=spec.get("plausible_dates", "both") == "latest_only",
     )
 
 

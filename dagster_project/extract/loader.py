@@ -32,6 +32,8 @@ from dagster_project.extract.rules import (
     PlausibleDates,
     column_reasons,
     entity_rule_reasons,
+    flag_contradicting_hire_dates,
+    flag_manager_cycles,
     flag_over_returned_lines,
     flag_parent_cycles,
     flag_references_to_rejected_rows,
@@ -303,6 +305,10 @@ def _validate_and_write(
         flag_over_returned_lines(con)
     if entity.has_rule("no_parent_cycle"):
         flag_parent_cycles(con)
+    if entity.has_rule("one_hire_date"):
+        flag_contradicting_hire_dates(con)
+    if entity.has_rule("no_manager_cycle"):
+        flag_manager_cycles(con)
     for column in entity.columns:
         if column.references and column.references[0] == entity.name:
             flag_references_to_rejected_rows(con, entity, column)

@@ -1,6 +1,6 @@
 """The contract's rules as SQL: the typed value of every column, the reason a value or a row
-breaks a rule (text, or NULL), and the rules that look across rows (parent cycles, returns beyond
-the sold quantity, references to rejected rows), applied to the temp table `_checked`
+breaks a rule (text, or NULL), and the rules that look across rows (parent and manager cycles, an
+employee's one hire_date, returns beyond the sold quantity, references to rejected rows), applied to the temp table `_checked`
 (docs/data_contract.md)."""
 
 from __future__ import annotations
@@ -93,8 +93,9 @@ def column_reasons(column: Column, entity: Entity, dates: PlausibleDates) -> lis
     if column.type in ("date", "timestamp"):
         day = f"cast({typed} as date)"
         earliest, latest = dates.earliest.isoformat(), dates.latest.isoformat()
+        too_early = "false" if column.only_latest_bounded else f"{day} < date '{earliest}'"
         reasons.append(
-            f"case when {typed} is not null and ({day} < date '{earliest}' or {day} > date '{latest}') then "
+            f"case when {typed} is not null and ({too_early} or {day} > date '{latest}') then "
             f"'{c} ' || {c} || ' is outside the plausible dates {earliest} … {latest} "
             "(KPI_FIRST_MONTH minus KPI_DATE_HISTORY_MONTHS to today plus KPI_DATE_FUTURE_DAYS)' end"
         )
@@ -134,6 +135,11 @@ def entity_rule_reasons(entity: Entity) -> list[str]:
         reasons.append(
             "case when resolved_at__typed < opened_at__typed "
             "then 'resolved_at ' || resolved_at || ' is before opened_at ' || opened_at end"
+        )
+    if entity.has_rule("leave_not_before_hire"):
+        reasons.append(
+            "case when leave_date__typed < hire_date__typed "
+            "then 'leave_date ' || leave_date || ' is before hire_date ' || hire_date end"
         )
     if entity.has_rule("parent_not_self"):
         reasons.append("case when parent_id = org_unit_id then 'parent_id is the unit itself' end")
@@ -221,6 +227,96 @@ def flag_parent_cycles(con: duckdb.DuckDBPyConnection) -> None:
             select start, node, path from walk where node = start
         ) as c
         where _checked.org_unit_id = c.start and len(_checked._reasons) = 0
+        """
+    )
+
+
+def flag_contradicting_hire_dates(con: duckdb.DuckDBPyConnection) -> None:
+    """Reject an employee's rows whose hire_date is not the employee's one hire_date: that of the
+    rows already loaded and not corrected by this file (consistent among themselves, as they were
+    checked when loaded), otherwise that of the employee's earliest otherwise-valid row in the file."""
+    con.execute(
+        """
+        update _checked set _reasons = list_append(_reasons,
+            'hire_date ' || _checked.hire_date || ' contradicts hire_date ' || h.hire_date
+            || ' of the ' || h.source || ' row of employee ' || h.employee_id
+            || ' (valid from ' || h.valid_from || '): an employee has one hire_date')
+        from (
+            with new_rows as (
+                select employee_id, valid_from__typed as valid_from, hire_date__typed as hire_date
+                from _checked where len(_reasons) = 0
+            ),
+            loaded as (
+                select employee_id, valid_from, hire_date from raw.employees
+                where _superseded_by_batch_id is null
+                  and employee_id in (select employee_id from new_rows)
+                  and (employee_id, valid_from) not in (select (employee_id, valid_from) from new_rows)
+            ),
+            candidates as (
+                select *, 0 as is_new from loaded union all select *, 1 as is_new from new_rows
+            )
+            -- Loaded rows first, then the earliest valid_from.
+            select employee_id,
+                   arg_min(hire_date, (is_new, valid_from)) as hire_date,
+                   arg_min(valid_from, (is_new, valid_from)) as valid_from,
+                   case when min(is_new) = 0 then 'loaded' else 'earliest' end as source
+            from candidates group by employee_id
+        ) as h
+        where _checked.employee_id = h.employee_id and len(_checked._reasons) = 0
+          and _checked.hire_date__typed <> h.hire_date
+        """
+    )
+
+
+def flag_manager_cycles(con: duckdb.DuckDBPyConnection) -> None:
+    """Reject every row of this file on a manager_id cycle (A's manager is B, B's is A; or A is
+    their own manager) on some date: a chain of managers must end. The roster is effective-dated,
+    so the managers in effect change only on the dates a row takes effect (its valid_from): the
+    chain is followed on each such date through the rows in effect that day (each employee's row
+    with the latest valid_from on or before it), from the file's otherwise-valid rows and the
+    loaded rows it does not correct. A row whose manager only runs into a cycle is taken with it
+    afterwards (flag_references_to_rejected_rows)."""
+    con.execute(
+        """
+        update _checked set _reasons = list_append(_reasons,
+            'manager_id cycle on ' || c.day || ': ' || array_to_string(list_append(c.path, c.node), ' → ')
+            || ' (the chain of managers never ends)')
+        from (
+            with recursive new_rows as (
+                select employee_id, valid_from__typed as valid_from, manager_id, _source_row
+                from _checked where len(_reasons) = 0
+            ),
+            roster as (
+                select employee_id, valid_from, manager_id, _source_row from new_rows
+                union all
+                select employee_id, valid_from, manager_id, null from raw.employees
+                where _superseded_by_batch_id is null
+                  and (employee_id, valid_from) not in (select (employee_id, valid_from) from new_rows)
+            ),
+            spans as (
+                select *, lead(valid_from) over (partition by employee_id order by valid_from) as valid_until
+                from roster
+            ),
+            days as (select distinct valid_from as day from roster),
+            -- The rows with a manager in effect on each day (a row without one ends every chain).
+            in_effect as (
+                select d.day, r.employee_id, r.manager_id, r._source_row
+                from days as d join spans as r
+                    on r.valid_from <= d.day and (r.valid_until is null or d.day < r.valid_until)
+                where r.manager_id is not null
+            ),
+            walk(day, start, start_row, node, path) as (
+                select day, employee_id, _source_row, manager_id, [employee_id] from in_effect
+                where _source_row is not null
+                union all
+                select w.day, w.start, w.start_row, e.manager_id, list_append(w.path, w.node)
+                from walk as w join in_effect as e on e.day = w.day and e.employee_id = w.node
+                where not list_contains(w.path, w.node)
+            )
+            select start_row, min(day) as day, arg_min(node, day) as node, arg_min(path, day) as path
+            from walk where node = start group by start_row
+        ) as c
+        where _checked._source_row = c.start_row and len(_checked._reasons) = 0
         """
     )
 
