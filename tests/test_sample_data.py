@@ -102,10 +102,12 @@ def test_writes_into_an_existing_empty_folder_and_other_ranges(tmp_path: Path) -
         "sales_lines/sales_lines_2024-12.csv",
         "sales_lines/sales_lines_2025-01.parquet",
         "sales_lines/sales_lines_2025-02.parquet",
+        "sales_lines/sales_lines_2024-12_extra.csv",  # the one planted line naming no employee
     ]
     assert summary.files["complaints"] == [
         "complaints/complaints_2024-Q4.csv",
         "complaints/complaints_2025-Q1.parquet",
+        "complaints/complaints_2024-Q4_extra.csv",
     ]
     returns = duckdb.execute(
         f"select max(return_date) from read_parquet('{landing}/returns/*.parquet')"
@@ -119,14 +121,21 @@ def test_file_layout_mixes_csv_and_parquet(sample: SampleDataSummary) -> None:
     assert (sample.first_month, sample.last_month) == ("2024-01", "2025-12")
     assert sample.files["org_units"] == ["org_units/org_units.csv"]
     assert sample.files["products"] == ["products/products.csv"]
+    assert sample.files["employees"] == ["employees/employees.csv"]
+    # One extra file with one planted row naming no employee (the regular files stay as without people).
+    assert sample.files["sales_lines"][-1] == "sales_lines/sales_lines_2024-06_extra.csv"
+    assert sample.files["complaints"][-1] == "complaints/complaints_2024-Q4_extra.csv"
+    regular = {
+        entity: [f for f in files if not f.endswith("_extra.csv")] for entity, files in sample.files.items()
+    }
     for entity in ("sales_lines", "returns", "inventory_snapshots"):
-        assert len(sample.files[entity]) == 24
-        assert sample.files[entity][0] == f"{entity}/{entity}_2024-01.csv"
-        assert sample.files[entity][-1] == f"{entity}/{entity}_2025-12.parquet"
-    for entity in ("survey_responses", "complaints"):
-        assert sample.files[entity][0] == f"{entity}/{entity}_2024-Q1.csv"
-        assert sample.files[entity][-1] == f"{entity}/{entity}_2025-Q4.parquet"
-        assert len(sample.files[entity]) == 8
+        assert len(regular[entity]) == 24
+        assert regular[entity][0] == f"{entity}/{entity}_2024-01.csv"
+        assert regular[entity][-1] == f"{entity}/{entity}_2025-12.parquet"
+    for entity in ("survey_responses", "complaints", "training_records", "engagement_surveys"):
+        assert regular[entity][0] == f"{entity}/{entity}_2024-Q1.csv"
+        assert regular[entity][-1] == f"{entity}/{entity}_2025-Q4.parquet"
+        assert len(regular[entity]) == 8
     for entity, files in sample.files.items():
         for rel in files:
             assert (sample.landing_dir / rel).is_file(), rel
@@ -234,16 +243,23 @@ def test_planted_rows_are_where_the_summary_says(sample: SampleDataSummary) -> N
     assert by_entity == {
         "org_units": 1,
         "products": 1,
-        "sales_lines": 9,
+        "employees": 9,
+        "sales_lines": 10,
         "returns": 3,
         "inventory_snapshots": 2,
         "survey_responses": 3,
-        "complaints": 2,
+        "complaints": 3,
+        "training_records": 3,
+        "engagement_surveys": 3,
     }
     with (sample.landing_dir / "org_units/org_units.csv").open(encoding="utf-8", newline="") as f:
         units = {row["org_unit_id"] for row in csv.DictReader(f) if row["parent_id"] != "R-XX"}
     with (sample.landing_dir / "products/products.csv").open(encoding="utf-8", newline="") as f:
         skus = {row["sku"] for row in csv.DictReader(f) if row["category"]}
+    with (sample.landing_dir / "employees/employees.csv").open(encoding="utf-8", newline="") as f:
+        employees = {
+            row["employee_id"] for row in csv.DictReader(f) if row["name"] not in ("", "Planted Row")
+        }
     checks = {
         "quantity is not an integer": lambda r: r["quantity"] == "abc",
         "quantity is 0": lambda r: r["quantity"] == "0",
@@ -263,6 +279,20 @@ def test_planted_rows_are_where_the_summary_says(sample: SampleDataSummary) -> N
         "resolved_at before opened_at": lambda r: r["resolved_at"] < r["opened_at"],
         "unknown parent_id": lambda r: r["parent_id"] == "R-XX",
         "category is missing": lambda r: r["category"] is None,
+        "fte is 0": lambda r: r["fte"] == "0",
+        "fte is above 1": lambda r: float(r["fte"]) > 1,
+        "leave_date before hire_date": lambda r: r["leave_date"] < r["hire_date"],
+        "unknown manager_id": lambda r: r["manager_id"] not in employees,
+        "name is missing": lambda r: r["name"] is None,
+        "hire_date contradicts": lambda r: r["employee_id"] in employees,
+        "manager_id cycle": lambda r: r["manager_id"] is not None and r["employee_id"] not in employees,
+        "hours is 0": lambda r: r["hours"] == "0",
+        "hours is above 200": lambda r: float(r["hours"]) > 200,
+        "unknown employee_id": lambda r: r["employee_id"] not in employees,
+        "enps_score is 11": lambda r: r["enps_score"] == "11",
+        "enps_score is not an integer": lambda r: r["enps_score"] == "7.5",
+        "unknown salesperson_id": lambda r: r["salesperson_id"] not in employees,
+        "unknown handler_id": lambda r: r["handler_id"] not in employees,
     }
     per_file: dict[str, int] = {}
     for bad in sample.bad_rows:
@@ -272,7 +302,8 @@ def test_planted_rows_are_where_the_summary_says(sample: SampleDataSummary) -> N
         assert len(matching) == 1, bad.reason
         assert matching[0](row), f"{bad.file}:{bad.line} is not a row with {bad.reason}: {row}"
         per_file[bad.file] = per_file.get(bad.file, 0) + 1
-    assert max(per_file.values()) <= 2
+    # At most two per file of a fact; the roster's one file holds a row of each of its kinds.
+    assert max(n for file, n in per_file.items() if not file.startswith("employees/")) <= 2
     duplicates = [b for b in sample.bad_rows if b.reason.startswith("duplicate key")]
     assert len(duplicates) == 2 and duplicates[0].file == duplicates[1].file
     assert sum(sample.rows.values()) > len(sample.bad_rows)
@@ -310,7 +341,76 @@ def test_the_extractor_quarantines_exactly_the_planted_rows(
 def test_other_arguments_are_valid_too(arguments: dict, tmp_path: Path) -> None:
     summary = generate_sample_data(tmp_path / "landing", **arguments)
     if arguments.get("bad_rows", True):
-        assert summary.bad_rows_by_entity()["sales_lines"] == 9
+        assert summary.bad_rows_by_entity()["sales_lines"] == 10
     else:
         assert summary.bad_rows == []
     assert _flagged(_load(summary, tmp_path)) == {(b.file, b.line) for b in summary.bad_rows}
+
+
+def test_people_data(con: duckdb.DuckDBPyConnection) -> None:
+    """A roster of every role with hires, leavers, transfers and FTE changes; salespeople on most
+    store lines, active in that store that day; handlers that are service agents; training and
+    pulse answers of active staff."""
+    roles = dict(
+        con.execute("select role, count(distinct employee_id) from clean_employees group by 1").fetchall()
+    )
+    assert set(roles) == {
+        "regional_manager", "store_manager", "sales_associate", "service_agent", "warehouse_manager",
+        "warehouse_staff",
+    }  # fmt: skip
+    assert roles["store_manager"] == 16
+    per_store = con.execute(
+        """
+        select min(n) from (select org_unit_id, count(distinct employee_id) as n from clean_employees e
+                            join clean_org_units using (org_unit_id) where unit_type = 'store' group by 1)
+        """
+    ).fetchone()[0]
+    assert per_store >= 5
+    leavers, hires, changed = con.execute(
+        """
+        select count(distinct employee_id) filter (where leave_date is not null),
+               count(distinct employee_id) filter (where hire_date >= '2024-01-01'),
+               count(*) - count(distinct employee_id)
+        from clean_employees
+        """
+    ).fetchone()
+    assert leavers >= 10 and hires >= 10 and changed >= 3
+    assert _one(con, "select count(*) from clean_employees where hire_date > valid_from") == 0
+    attributed, in_own_store = con.execute(
+        """
+        with line as (
+            select s.order_date::date as day, s.org_unit_id, s.salesperson_id, s.channel from clean_sales_lines s
+        ),
+        in_effect as (
+            select l.day, l.salesperson_id, e.org_unit_id, e.role, e.hire_date::date as hire_date,
+                   e.leave_date::date as leave_date
+            from line l join clean_employees e on e.employee_id = l.salesperson_id and e.valid_from::date <= l.day
+            qualify row_number() over (partition by l.day, l.salesperson_id, l.org_unit_id
+                                       order by e.valid_from desc) = 1
+        )
+        select avg((salesperson_id is not null)::int) filter (where channel = 'store'),
+               (select avg((i.org_unit_id = l.org_unit_id and i.role = 'sales_associate'
+                            and l.day between i.hire_date and coalesce(i.leave_date, l.day))::int)
+                from line l join in_effect i using (day, salesperson_id))
+        from line
+        """
+    ).fetchone()
+    assert attributed > 0.9
+    assert 0.95 < in_own_store < 1.0  # a few lines sold by an associate of another store
+    assert (
+        _one(
+            con,
+            "select count(*) from clean_sales_lines where channel = 'online' and salesperson_id is not null",
+        )
+        == 0
+    )
+    handlers = con.execute(
+        "select distinct e.role from clean_complaints c join clean_employees e on e.employee_id = c.handler_id"
+    ).fetchall()
+    assert handlers == [("service_agent",)]
+    assert _one(con, "select avg((handler_id is not null)::int) from clean_complaints") > 0.8
+    assert _one(con, "select count(*) from clean_training_records") > 50
+    distinct_scores, answers = con.execute(
+        "select count(distinct enps_score), count(*) from clean_engagement_surveys"
+    ).fetchone()
+    assert distinct_scores >= 6 and answers > 100

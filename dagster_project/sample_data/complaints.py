@@ -73,6 +73,7 @@ class _Complaints:
                     pa.array(key < 0), pa.scalar(None, pa.string()), _order_ids(np.maximum(key, 10**8))
                 ),
                 "category": categories.take(pa.array(cp["category"][s])),
+                "handler_id": self._handler_ids(cp["store"][s], cp["opened"][s] // 86400),
             }
             self._write(
                 "complaints",

@@ -3,7 +3,10 @@
 The generator writes every entity of the source contract (`contract/source_contract_v1.yaml`) into
 `<landing_dir>/<entity>/`: a retail company with regions, stores and warehouses, a product catalogue,
 two years of order lines with seasonality and growth, returns, weekly inventory counts, survey answers
-and complaints. The same arguments always give byte-identical files.
+and complaints, and its people: the roster with hires, leavers and transfers, training records and
+employee pulse surveys. The same arguments always give byte-identical files. The people data is drawn
+from random streams of its own, so every other file is the same as without it (but for the columns
+naming an employee: sales_lines.salesperson_id, complaints.handler_id).
 
 With `bad_rows=True` a handful of defective rows of every kind the loader must quarantine is planted
 in CSV files (a Parquet file has typed columns, so it cannot carry e.g. a quantity of "abc"); each is
@@ -16,7 +19,9 @@ kept until the end, when they are written per month or quarter.
 
 `_Generator` assembles one mixin per entity (or group): `company.py` (org_units), `products.py`,
 `sales.py` (customers, demand, sales_lines), `returns.py`, `inventory.py` (inventory_snapshots),
-`surveys.py` (survey_responses), `complaints.py`, `bad_rows.py` (which file gets which planted row)
+`surveys.py` (survey_responses), `complaints.py`, `people.py` (employees; who sold a line and who
+handled a complaint), `training.py` (training_records), `engagement.py` (engagement_surveys),
+`bad_rows.py` (which file gets which planted row)
 and `writing.py` (one file of an entity); `values.py` holds the small value helpers. Names with a
 leading underscore are shared within this package only.
 """
@@ -38,22 +43,28 @@ from dagster_project.periods import add_months, month_key, months_between, parse
 from dagster_project.sample_data.bad_rows import _BadRowPlan
 from dagster_project.sample_data.company import _OrgUnits
 from dagster_project.sample_data.complaints import _Complaints
+from dagster_project.sample_data.engagement import _Engagement
 from dagster_project.sample_data.inventory import _Inventory
+from dagster_project.sample_data.people import _People
 from dagster_project.sample_data.products import _Products
 from dagster_project.sample_data.returns import _Returns
 from dagster_project.sample_data.sales import _Sales
 from dagster_project.sample_data.surveys import _Surveys
+from dagster_project.sample_data.training import _Training
 from dagster_project.sample_data.values import _day
 from dagster_project.sample_data.writing import PlantedBadRow, _Pending, _Writer
 
 ENTITIES = (
     "org_units",
     "products",
+    "employees",
     "sales_lines",
     "returns",
     "inventory_snapshots",
     "survey_responses",
     "complaints",
+    "training_records",
+    "engagement_surveys",
 )
 
 
@@ -129,7 +140,18 @@ def _refuse_non_empty(landing_dir: Path) -> None:
 
 
 class _Generator(
-    _Writer, _OrgUnits, _Products, _Sales, _Returns, _Inventory, _Surveys, _Complaints, _BadRowPlan
+    _Writer,
+    _OrgUnits,
+    _Products,
+    _Sales,
+    _Returns,
+    _Inventory,
+    _Surveys,
+    _Complaints,
+    _People,
+    _Training,
+    _Engagement,
+    _BadRowPlan,
 ):
     """One generation: the plan of months, quarters and files; `run` writes every entity."""
 
@@ -141,6 +163,9 @@ class _Generator(
         self.plant = bad_rows
         self.rng = np.random.default_rng(seed)
         self.bad_rng = np.random.default_rng([seed, 7])  # positions and values of planted rows
+        # The people data's own streams: the other entities' draws stay as they were without it.
+        self.people_rng = np.random.default_rng([seed, 11])
+        self.people_bad_rng = np.random.default_rng([seed, 13])
         self.contract = load_contract()
         self.schemas = {
             name: pa.schema([(c.name, _ARROW_TYPES[c.type]) for c in entity.columns])
@@ -177,6 +202,7 @@ class _Generator(
         for entity in ENTITIES:
             (self.landing_dir / entity).mkdir(parents=True, exist_ok=True)
         self._org_units()
+        self._roster()
         self._products()
         self._customers()
         self._month_plan()
@@ -193,6 +219,10 @@ class _Generator(
         self._write_returns()
         self._write_surveys()
         self._write_complaints()
+        self._write_employees()
+        self._write_training()
+        self._write_engagement()
+        self._write_unattributable_rows()
         assert not self.pending.rows, f"bad rows left without a file: {list(self.pending.rows)}"
 
         order = {e: i for i, e in enumerate(ENTITIES)}

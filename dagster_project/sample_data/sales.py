@@ -162,6 +162,7 @@ class _Sales:
             "discount_amount": _money(discount, null=~discounted),
             "unit_cost": _money(cost),
             "channel": _CHANNELS.take(pa.array(online[order].astype(np.int8))),
+            "salesperson_id": self._salesperson_ids(store[order], day[order], ~online[order]),
         }
 
         # Returns of this month's lines (a later return may fall into a later month, never past the end).

@@ -5,6 +5,7 @@ physical line) or Parquet; a mixin of `generator._Generator`: its methods share 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,7 +69,9 @@ class _Writer:
         columns: dict[str, pa.Array],
         csv: bool,
         bad: list[tuple[dict[str, str | None], str]] = (),
+        rng: np.random.Generator | None = None,
     ) -> None:
+        """`rng` places the bad rows (default `bad_rng`; the people's files use their own stream)."""
         schema = self.schemas[entity]
         table = pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
         rel = f"{entity}/{stem}.{'csv' if csv else 'parquet'}"
@@ -80,7 +83,7 @@ class _Writer:
                 bad_table = pa.table(
                     {name: pa.array([row.get(name) for row, _ in bad], pa.string()) for name in schema.names}
                 )
-                positions = np.sort(self.bad_rng.integers(0, n + 1, size=k))
+                positions = np.sort((rng or self.bad_rng).integers(0, n + 1, size=k))
                 order = np.insert(np.arange(n), positions, np.arange(n, n + k))
                 text = pa.concat_tables([text, bad_table]).take(pa.array(order))
                 for j, (_, reason) in enumerate(bad):
@@ -92,3 +95,29 @@ class _Writer:
             pq.write_table(table, path, compression="zstd")
         self.files[entity].append(rel)
         self.rows[entity] += table.num_rows + len(bad)
+
+    def _write_people_quarters(
+        self,
+        entity: str,
+        days: np.ndarray,
+        columns: Callable[[slice], dict[str, pa.Array]],
+        planted: list[tuple[int, dict[str, str | None], str]],
+        key: tuple[str, str],
+    ) -> None:
+        """One file per quarter of rows sorted by day (`columns` gives a quarter's slice of them),
+        with the planted rows of each quarter numbered after the good ones (`key`: the id column
+        and its prefix); bad rows placed by the people's own stream."""
+        column, prefix = key
+        for j, (qi, row, reason) in enumerate(planted):
+            row[column] = f"{prefix}{len(days) + 1 + j:06d}"
+            self.pending.add(entity, self.quarters[qi], row, reason)
+        bounds = np.searchsorted(days, np.append(self.quarter_start, self.range_end + 1))
+        for qi, label in enumerate(self.quarters):
+            self._write(
+                entity,
+                f"{entity}_{label}",
+                columns(slice(int(bounds[qi]), int(bounds[qi + 1]))),
+                self.quarter_csv[qi],
+                self.pending.take(entity, label),
+                rng=self.people_bad_rng,
+            )
