@@ -987,11 +987,11 @@ PERIOD_BOUNDS = {
     "2025-02": (dt.date(2025, 2, 1), dt.date(2025, 3, 1), 28),
     "2025-Q1": (dt.date(2025, 1, 1), dt.date(2025, 4, 1), 90),
     "2024": (dt.date(2024, 1, 1), dt.date(2025, 1, 1), 366),
-    "2025-10": (dt.date(2025, 10, 1), dt.date(2025, 11, 1), 31),
+    "2025-11": (dt.date(2025, 11, 1), dt.date(2025, 12, 1), 30),
     "2025-Q3": (dt.date(2025, 7, 1), dt.date(2025, 10, 1), 92),
     "2025": (dt.date(2025, 1, 1), dt.date(2026, 1, 1), 365),
 }
-SAMPLE_PERIODS = ("2025-10", "2025-Q3", "2025")
+SAMPLE_PERIODS = ("2025-11", "2025-Q3", "2025")  # November: a month with pulse surveys (quarterly)
 SMALL_PERIODS = ("2025-01", "2025-02", "2025-Q1", "2024", "2025")
 # KPI → (the oracle's sample column, the minimum sample of its definition)
 MIN_SAMPLE = {"nps": ("nps_n", 30), "csat_pct": ("csat_n", 30), "enps": ("enps_n", 10)}
