@@ -133,6 +133,45 @@ def test_definition_hash_changes_with_the_definition(definitions: Path) -> None:
     assert after.definition_hash == load_catalog(definitions).kpi("net_revenue").definition_hash
 
 
+def test_people_kpis_as_the_issue_defines_them() -> None:
+    """Polarity, the gate's bounds (valid_range → gate_kpi_bounds), the minimum sample and what each
+    reads: average FTE / headcount are day sums over the calendar days of the period."""
+    catalog = load_catalog()
+    expected = {
+        # kpi_id: (polarity, valid_range, numerator, denominator)
+        "training_hours_per_fte": ("higher_is_better", {"min": 0}, "training_hours", "average_fte"),
+        "staff_turnover_pct": ("lower_is_better", {"min": 0}, "leavers", "average_headcount"),
+        "trained_staff_pct": (
+            "higher_is_better",
+            {"min": 0, "max": 100},
+            "trained_staff_at_period_end",
+            "staff_at_period_end",
+        ),
+        "enps": (
+            "higher_is_better",
+            {"min": -100, "max": 100},
+            "net_engagement_promoters",
+            "engagement_responses",
+        ),
+        "revenue_per_fte": ("higher_is_better", None, "net_revenue", "average_fte"),
+    }
+    for kpi_id, (polarity, valid_range, numerator, denominator) in expected.items():
+        kpi = catalog.kpi(kpi_id)
+        assert kpi.polarity == polarity, kpi_id
+        assert kpi.raw["config"]["meta"].get("valid_range") == valid_range, kpi_id
+        assert kpi.label_zh and kpi.formula and kpi.owner, kpi_id
+        node = catalog.graph.kpi(kpi_id)
+        assert (node.numerator.metric, node.denominator and node.denominator.metric) == (
+            numerator,
+            denominator,
+        )
+    for average, days in (("average_fte", "fte_days"), ("average_headcount", "headcount_days")):
+        assert [i.name for i in catalog.graph.metrics[average].inputs] == [days, "days_in_period"]
+    assert catalog.kpi("enps").min_sample == 10
+    # The staff on the last day are period-relative: the quarter's and year's last days too.
+    assert {"staff_at_period_end_quarter", "trained_staff_at_period_end_year"} <= set(catalog.measures)
+
+
 def test_listing_is_by_perspective_then_kpi_id() -> None:
     listed = [(k.perspective, k.kpi_id) for k in sorted_for_listing(load_catalog())]
     order = ["financial", "customer", "internal_process", "learning_growth"]
