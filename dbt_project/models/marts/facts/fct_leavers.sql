@@ -1,20 +1,24 @@
--- One row per employee with a leave_date, at the org unit they belonged to that day (their roster
--- row with the latest valid_from ≤ leave_date). A table: a roster restatement can move any leave.
-with assignments as (
-    select * from {{ ref('int_employee_assignments') }}
+-- One row per employee who leaves, at the org unit they belonged to on their leave_date: their
+-- roster day of that date (int_employee_days; the leave date is the last day they are active).
+-- A table: a roster restatement can move any leave.
+with leave_days as (
+    -- one leave_date per employee (int_employee_assignments repeats it on every row)
+    select distinct employee_id, leave_date
+    from {{ ref('int_employee_assignments') }}
+    where leave_date is not null
 ),
 
 final as (
     select
-        employee_id,
-        leave_date,
-        org_unit_id,
-        role,
-        load_batch_id
-    from assignments
-    where leave_date is not null
-        and valid_from <= leave_date
-        and (next_valid_from is null or leave_date < next_valid_from)
+        leave_days.employee_id,
+        leave_days.leave_date,
+        days.org_unit_id,
+        days.role,
+        days.load_batch_id
+    from leave_days
+    inner join {{ ref('int_employee_days') }} as days
+        on days.employee_id = leave_days.employee_id
+        and days.date_day = leave_days.leave_date
 )
 
 select * from final
