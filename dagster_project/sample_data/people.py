@@ -61,8 +61,8 @@ class _Employee:
 class _People:
     """The roster, its file, and the salesperson of each sales line and handler of each complaint."""
 
-    # Unit indices of the roster: stores, then warehouses (as `unit_ids`), then regions.
     def _people_units(self) -> list[str]:
+        """The roster's unit indices: stores, then warehouses (as `unit_ids`), then regions."""
         return [s[0] for s in _STORES] + [w[0] for w in _WAREHOUSES] + [r[0] for r in _REGIONS]
 
     def _roster(self) -> None:
@@ -97,6 +97,8 @@ class _People:
                 self._hire(tenure(), n_stores + w, manager, "warehouse_staff", self._fte(0.9))
         for mi in range(len(self.months)):
             self._roster_month(mi)
+        self.associate_spans = self._spans(("sales_associate",))
+        self.agent_spans = self._spans(("service_agent",))
 
     def _fte(self, full_time_share: float) -> int:
         rng = self.people_rng
@@ -188,8 +190,6 @@ class _People:
         """The associate of the line's store active that day, on most store lines; now and then an
         associate of another store of the region; online lines are not attributed."""
         rng = self.people_rng
-        if not hasattr(self, "associate_spans"):
-            self.associate_spans = self._spans(("sales_associate",))
         n = len(store)
         attributed = in_store & (rng.random(n) < _ATTRIBUTED_STORE_SALES)
         elsewhere = rng.random(n) < _SOLD_IN_ANOTHER_STORE
@@ -205,8 +205,6 @@ class _People:
 
     def _handler_ids(self, store: np.ndarray, day: np.ndarray) -> pa.Array:
         """A service agent of the complaint's store active the day it was opened, on most complaints."""
-        if not hasattr(self, "agent_spans"):
-            self.agent_spans = self._spans(("service_agent",))
         attributed = self.people_rng.random(len(store)) < _ATTRIBUTED_COMPLAINTS
         picked = self._pick_active(self.agent_spans, store, day)
         return self._employee_ids(np.where(attributed, picked, -1))
