@@ -57,7 +57,7 @@ def test_public_models_have_their_contract_types(built_warehouse: BuiltWarehouse
         "select count(distinct kpi_id), count(distinct org_unit_id), count(distinct period_grain || period_start) "
         "from kpi.kpi_values"
     )[0]
-    assert (kpis, periods) == (14, 24 + 8 + 2)
+    assert (kpis, periods) == (19, 24 + 8 + 2)
     assert built_warehouse.query("select count(*) from kpi.kpi_values") == [(kpis * units * periods,)]
     dictionary = built_warehouse.query(
         "select kpi_id, label_zh, perspective, definition_file from kpi.kpi_dictionary where kpi_id = 'nps'"
@@ -73,10 +73,14 @@ RELATIONS = {
         "stg_org_units", "stg_products", "stg_returns", "stg_sales_lines", "stg_survey_responses",
         "stg_training_records",
     },
-    "intermediate": {"int_calendar_days", "int_customer_first_orders", "int_org_unit_closure", "int_periods"},
+    "intermediate": {
+        "int_calendar_days", "int_customer_first_orders", "int_employee_assignments", "int_employee_days",
+        "int_org_unit_closure", "int_periods",
+    },
     "marts": {
-        "dim_org_units", "fct_complaints", "fct_inventory_snapshots", "fct_new_customers", "fct_returns",
-        "fct_sales_lines", "fct_survey_responses",
+        "dim_org_units", "fct_complaints", "fct_employee_days", "fct_engagement_responses", "fct_inventory_snapshots",
+        "fct_leavers", "fct_new_customers", "fct_returns", "fct_sales_lines", "fct_survey_responses",
+        "fct_training_records",
     },
     "kpi": {"kpi_dictionary", "kpi_values"},
     "scorecard": {
@@ -91,8 +95,9 @@ RELATIONS = {
 }  # fmt: skip
 # The facts and every model built on them: the month-partitioned dbt step (defs/transform.py).
 PARTITIONED = {
-    "fct_complaints", "fct_inventory_snapshots", "fct_new_customers", "fct_returns", "fct_sales_lines",
-    "fct_survey_responses", "kpi_values", "scorecard", "scorecard_scores", "kpi_alerts", "batch_contributions",
+    "fct_complaints", "fct_employee_days", "fct_engagement_responses", "fct_inventory_snapshots", "fct_leavers",
+    "fct_new_customers", "fct_returns", "fct_sales_lines", "fct_survey_responses", "fct_training_records",
+    "kpi_values", "scorecard", "scorecard_scores", "kpi_alerts", "batch_contributions",
     "gate_kpi_bounds", "gate_kpi_completeness", "gate_revenue_jumps", "gate_rollup_reconciliation",
 }  # fmt: skip
 

@@ -22,7 +22,13 @@ from dagster_project.kpis.catalog import (
 from dagster_project.settings import KPI_DEFINITIONS_DIR
 
 KPI_IDS = {
-    "financial": {"net_revenue", "gross_margin_pct", "average_order_value", "revenue_growth_yoy_pct"},
+    "financial": {
+        "net_revenue",
+        "gross_margin_pct",
+        "average_order_value",
+        "revenue_growth_yoy_pct",
+        "revenue_per_fte",
+    },
     "customer": {"nps", "csat_pct", "complaints_per_1k_orders", "new_customers", "repeat_customer_rate_pct"},
     "internal_process": {
         "inventory_turnover",
@@ -31,6 +37,7 @@ KPI_IDS = {
         "return_rate_pct",
         "complaint_resolution_48h_pct",
     },
+    "learning_growth": {"training_hours_per_fte", "staff_turnover_pct", "trained_staff_pct", "enps"},
 }
 FINANCIAL = "kpi_definitions/metrics/financial.yml"
 CUSTOMER = "kpi_definitions/metrics/customer.yml"
@@ -81,13 +88,13 @@ def test_real_definitions_are_valid() -> None:
     assert check_definitions() == []
 
 
-def test_real_catalogue_has_the_14_kpis_across_three_perspectives() -> None:
+def test_real_catalogue_has_the_19_kpis_across_four_perspectives() -> None:
     catalog = load_catalog()
     by_perspective: dict[str, set[str]] = {}
     for kpi in catalog.kpis:
         by_perspective.setdefault(kpi.perspective, set()).add(kpi.kpi_id)
     assert by_perspective == KPI_IDS
-    assert len(catalog.kpis) == 14
+    assert len(catalog.kpis) == 19
     # Building blocks are metrics, not KPIs.
     assert "gross_margin_ratio" in catalog.metrics
     assert "gross_sales" in catalog.measures
@@ -111,6 +118,7 @@ def test_kpi_fields_are_read_with_defaults_and_a_definition_hash() -> None:
     assert margin.raw_yaml.startswith("name: gross_margin_pct\n")
     assert len(margin.definition_hash) == 64
     assert catalog.kpi("nps").min_sample == 30
+    assert catalog.kpi("enps").min_sample == 10
     assert catalog.kpi("days_of_inventory").denominator_must_be_positive is True
     assert catalog.kpi("stockout_rate_pct").status_rule == StatusRule("ratio", green_at=1.0, amber_at=0.80)
     assert catalog.metrics["new_customers"].measure == "first_orders"
@@ -125,9 +133,48 @@ def test_definition_hash_changes_with_the_definition(definitions: Path) -> None:
     assert after.definition_hash == load_catalog(definitions).kpi("net_revenue").definition_hash
 
 
+def test_people_kpis_as_the_issue_defines_them() -> None:
+    """Polarity, the gate's bounds (valid_range → gate_kpi_bounds), the minimum sample and what each
+    reads: average FTE / headcount are day sums over the calendar days of the period."""
+    catalog = load_catalog()
+    expected = {
+        # kpi_id: (polarity, valid_range, numerator, denominator)
+        "training_hours_per_fte": ("higher_is_better", {"min": 0}, "training_hours", "average_fte"),
+        "staff_turnover_pct": ("lower_is_better", {"min": 0}, "leavers", "average_headcount"),
+        "trained_staff_pct": (
+            "higher_is_better",
+            {"min": 0, "max": 100},
+            "trained_staff_at_period_end",
+            "staff_at_period_end",
+        ),
+        "enps": (
+            "higher_is_better",
+            {"min": -100, "max": 100},
+            "net_engagement_promoters",
+            "engagement_responses",
+        ),
+        "revenue_per_fte": ("higher_is_better", None, "net_revenue", "average_fte"),
+    }
+    for kpi_id, (polarity, valid_range, numerator, denominator) in expected.items():
+        kpi = catalog.kpi(kpi_id)
+        assert kpi.polarity == polarity, kpi_id
+        assert kpi.raw["config"]["meta"].get("valid_range") == valid_range, kpi_id
+        assert kpi.label_zh and kpi.formula and kpi.owner, kpi_id
+        node = catalog.graph.kpi(kpi_id)
+        assert (node.numerator.metric, node.denominator and node.denominator.metric) == (
+            numerator,
+            denominator,
+        )
+    for average, days in (("average_fte", "fte_days"), ("average_headcount", "headcount_days")):
+        assert [i.name for i in catalog.graph.metrics[average].inputs] == [days, "days_in_period"]
+    assert catalog.kpi("enps").min_sample == 10
+    # The staff on the last day are period-relative: the quarter's and year's last days too.
+    assert {"staff_at_period_end_quarter", "trained_staff_at_period_end_year"} <= set(catalog.measures)
+
+
 def test_listing_is_by_perspective_then_kpi_id() -> None:
     listed = [(k.perspective, k.kpi_id) for k in sorted_for_listing(load_catalog())]
-    order = ["financial", "customer", "internal_process"]
+    order = ["financial", "customer", "internal_process", "learning_growth"]
     assert listed == sorted(listed, key=lambda p: (order.index(p[0]), p[1]))
 
 
@@ -279,7 +326,7 @@ def test_yaml_syntax_error_names_the_line(definitions: Path) -> None:
 def test_cli_check_passes_on_the_real_definitions() -> None:
     result = CliRunner().invoke(app, ["definitions", "check"])
     assert result.exit_code == 0, result.output
-    assert "✓ 14 KPI definitions are valid" in result.output
+    assert "✓ 19 KPI definitions are valid" in result.output
 
 
 def test_cli_check_reports_problems_and_exits_2(definitions: Path) -> None:

@@ -204,6 +204,18 @@ def test_scores(built_warehouse: BuiltWarehouse) -> None:
         "select count(*), min(score), max(score) from scorecard.scorecard_scores"
     )[0]
     assert count > 0 and 0 <= lowest <= highest <= 100
+    # All four perspectives are scored, for the company and its regions, in every complete period.
+    scored = built_warehouse.query(
+        "select org_unit_id, count(distinct (period_grain, period_start)), list(distinct perspective) "
+        "from scorecard.scorecard_scores where org_unit_id in ('HQ', 'R-EAST') group by 1 order by 1"
+    )
+    assert [(unit, periods, set(names)) for unit, periods, names in scored] == [
+        (unit, 34, {*PERSPECTIVES, "overall"}) for unit in ("HQ", "R-EAST")
+    ]
+    assert built_warehouse.query(
+        "select count(*) from (select period_grain, period_start, org_unit_id from scorecard.scorecard_scores "
+        "where org_unit_id in ('HQ', 'R-EAST') group by all having count(*) <> 5)"
+    ) == [(0,)]
     assert built_warehouse.query("select count(*) from scorecard.scorecard_scores where score is null") == [
         (0,)
     ]

@@ -7,5 +7,9 @@
 -- depends_on: {{ ref('fct_survey_responses') }}
 -- depends_on: {{ ref('fct_complaints') }}
 -- depends_on: {{ ref('fct_new_customers') }}
+-- depends_on: {{ ref('fct_employee_days') }}
+-- depends_on: {{ ref('fct_training_records') }}
+-- depends_on: {{ ref('fct_leavers') }}
+-- depends_on: {{ ref('fct_engagement_responses') }}
 
 {{ compile_batch_contributions() }}

@@ -380,6 +380,79 @@ calendar__date_day as (
     {%- endif %}
 ),
 
+engagement_responses__response_date as (
+    {%- if window is none %}
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'month' as period_grain,
+        cast({{ dbt.date_trunc('month', 'facts.response_date') }} as date) as period_start,
+        sum(case when is_detractor then 1 else 0 end) as engagement_detractors,
+        sum(case when is_promoter then 1 else 0 end) as engagement_promoters,
+        sum(1) as engagement_responses
+    from {{ ref('fct_engagement_responses') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'quarter' as period_grain,
+        cast({{ dbt.date_trunc('quarter', 'facts.response_date') }} as date) as period_start,
+        sum(case when is_detractor then 1 else 0 end) as engagement_detractors,
+        sum(case when is_promoter then 1 else 0 end) as engagement_promoters,
+        sum(1) as engagement_responses
+    from {{ ref('fct_engagement_responses') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'year' as period_grain,
+        cast({{ dbt.date_trunc('year', 'facts.response_date') }} as date) as period_start,
+        sum(case when is_detractor then 1 else 0 end) as engagement_detractors,
+        sum(case when is_promoter then 1 else 0 end) as engagement_promoters,
+        sum(1) as engagement_responses
+    from {{ ref('fct_engagement_responses') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    group by 1, 2, 3
+    {%- else %}
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'month' as period_grain,
+        cast({{ dbt.date_trunc('month', 'facts.response_date') }} as date) as period_start,
+        sum(case when is_detractor then 1 else 0 end) as engagement_detractors,
+        sum(case when is_promoter then 1 else 0 end) as engagement_promoters,
+        sum(1) as engagement_responses
+    from {{ ref('fct_engagement_responses') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    where {{ kpi_fact_range(window, 'month', 'facts.response_date') }}
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'quarter' as period_grain,
+        cast({{ dbt.date_trunc('quarter', 'facts.response_date') }} as date) as period_start,
+        sum(case when is_detractor then 1 else 0 end) as engagement_detractors,
+        sum(case when is_promoter then 1 else 0 end) as engagement_promoters,
+        sum(1) as engagement_responses
+    from {{ ref('fct_engagement_responses') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    where {{ kpi_fact_range(window, 'quarter', 'facts.response_date') }}
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'year' as period_grain,
+        cast({{ dbt.date_trunc('year', 'facts.response_date') }} as date) as period_start,
+        sum(case when is_detractor then 1 else 0 end) as engagement_detractors,
+        sum(case when is_promoter then 1 else 0 end) as engagement_promoters,
+        sum(1) as engagement_responses
+    from {{ ref('fct_engagement_responses') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    where {{ kpi_fact_range(window, 'year', 'facts.response_date') }}
+    group by 1, 2, 3
+    {%- endif %}
+),
+
 new_customers__first_order_date as (
     {%- if window is none %}
     select
@@ -437,6 +510,85 @@ new_customers__first_order_date as (
     from {{ ref('fct_new_customers') }} as facts
     inner join closure on closure.org_unit_id = facts.org_unit_id
     where {{ kpi_fact_range(window, 'year', 'facts.first_order_date') }}
+    group by 1, 2, 3
+    {%- endif %}
+),
+
+employee_days__date_day as (
+    {%- if window is none %}
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'month' as period_grain,
+        cast({{ dbt.date_trunc('month', 'facts.date_day') }} as date) as period_start,
+        sum(fte) as fte_days,
+        sum(1) as headcount_days,
+        sum(case when is_month_end then 1 else 0 end) as staff_at_period_end_month,
+        sum(case when is_month_end and trained_in_365_days then 1 else 0 end) as trained_staff_at_period_end_month
+    from {{ ref('fct_employee_days') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'quarter' as period_grain,
+        cast({{ dbt.date_trunc('quarter', 'facts.date_day') }} as date) as period_start,
+        sum(fte) as fte_days,
+        sum(1) as headcount_days,
+        sum(case when is_quarter_end then 1 else 0 end) as staff_at_period_end_month,
+        sum(case when is_quarter_end and trained_in_365_days then 1 else 0 end) as trained_staff_at_period_end_month
+    from {{ ref('fct_employee_days') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'year' as period_grain,
+        cast({{ dbt.date_trunc('year', 'facts.date_day') }} as date) as period_start,
+        sum(fte) as fte_days,
+        sum(1) as headcount_days,
+        sum(case when is_year_end then 1 else 0 end) as staff_at_period_end_month,
+        sum(case when is_year_end and trained_in_365_days then 1 else 0 end) as trained_staff_at_period_end_month
+    from {{ ref('fct_employee_days') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    group by 1, 2, 3
+    {%- else %}
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'month' as period_grain,
+        cast({{ dbt.date_trunc('month', 'facts.date_day') }} as date) as period_start,
+        sum(fte) as fte_days,
+        sum(1) as headcount_days,
+        sum(case when is_month_end then 1 else 0 end) as staff_at_period_end_month,
+        sum(case when is_month_end and trained_in_365_days then 1 else 0 end) as trained_staff_at_period_end_month
+    from {{ ref('fct_employee_days') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    where {{ kpi_fact_range(window, 'month', 'facts.date_day') }}
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'quarter' as period_grain,
+        cast({{ dbt.date_trunc('quarter', 'facts.date_day') }} as date) as period_start,
+        sum(fte) as fte_days,
+        sum(1) as headcount_days,
+        sum(case when is_quarter_end then 1 else 0 end) as staff_at_period_end_month,
+        sum(case when is_quarter_end and trained_in_365_days then 1 else 0 end) as trained_staff_at_period_end_month
+    from {{ ref('fct_employee_days') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    where {{ kpi_fact_range(window, 'quarter', 'facts.date_day') }}
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'year' as period_grain,
+        cast({{ dbt.date_trunc('year', 'facts.date_day') }} as date) as period_start,
+        sum(fte) as fte_days,
+        sum(1) as headcount_days,
+        sum(case when is_year_end then 1 else 0 end) as staff_at_period_end_month,
+        sum(case when is_year_end and trained_in_365_days then 1 else 0 end) as trained_staff_at_period_end_month
+    from {{ ref('fct_employee_days') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    where {{ kpi_fact_range(window, 'year', 'facts.date_day') }}
     group by 1, 2, 3
     {%- endif %}
 ),
@@ -516,6 +668,67 @@ inventory_snapshots__snapshot_date as (
     from {{ ref('fct_inventory_snapshots') }} as facts
     inner join closure on closure.org_unit_id = facts.org_unit_id
     where {{ kpi_fact_range(window, 'year', 'facts.snapshot_date') }}
+    group by 1, 2, 3
+    {%- endif %}
+),
+
+leavers__leave_date as (
+    {%- if window is none %}
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'month' as period_grain,
+        cast({{ dbt.date_trunc('month', 'facts.leave_date') }} as date) as period_start,
+        sum(1) as leavers
+    from {{ ref('fct_leavers') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'quarter' as period_grain,
+        cast({{ dbt.date_trunc('quarter', 'facts.leave_date') }} as date) as period_start,
+        sum(1) as leavers
+    from {{ ref('fct_leavers') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'year' as period_grain,
+        cast({{ dbt.date_trunc('year', 'facts.leave_date') }} as date) as period_start,
+        sum(1) as leavers
+    from {{ ref('fct_leavers') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    group by 1, 2, 3
+    {%- else %}
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'month' as period_grain,
+        cast({{ dbt.date_trunc('month', 'facts.leave_date') }} as date) as period_start,
+        sum(1) as leavers
+    from {{ ref('fct_leavers') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    where {{ kpi_fact_range(window, 'month', 'facts.leave_date') }}
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'quarter' as period_grain,
+        cast({{ dbt.date_trunc('quarter', 'facts.leave_date') }} as date) as period_start,
+        sum(1) as leavers
+    from {{ ref('fct_leavers') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    where {{ kpi_fact_range(window, 'quarter', 'facts.leave_date') }}
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'year' as period_grain,
+        cast({{ dbt.date_trunc('year', 'facts.leave_date') }} as date) as period_start,
+        sum(1) as leavers
+    from {{ ref('fct_leavers') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    where {{ kpi_fact_range(window, 'year', 'facts.leave_date') }}
     group by 1, 2, 3
     {%- endif %}
 ),
@@ -629,6 +842,67 @@ returns__return_date as (
     {%- endif %}
 ),
 
+training_records__completed_on as (
+    {%- if window is none %}
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'month' as period_grain,
+        cast({{ dbt.date_trunc('month', 'facts.completed_on') }} as date) as period_start,
+        sum(hours) as training_hours
+    from {{ ref('fct_training_records') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'quarter' as period_grain,
+        cast({{ dbt.date_trunc('quarter', 'facts.completed_on') }} as date) as period_start,
+        sum(hours) as training_hours
+    from {{ ref('fct_training_records') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'year' as period_grain,
+        cast({{ dbt.date_trunc('year', 'facts.completed_on') }} as date) as period_start,
+        sum(hours) as training_hours
+    from {{ ref('fct_training_records') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    group by 1, 2, 3
+    {%- else %}
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'month' as period_grain,
+        cast({{ dbt.date_trunc('month', 'facts.completed_on') }} as date) as period_start,
+        sum(hours) as training_hours
+    from {{ ref('fct_training_records') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    where {{ kpi_fact_range(window, 'month', 'facts.completed_on') }}
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'quarter' as period_grain,
+        cast({{ dbt.date_trunc('quarter', 'facts.completed_on') }} as date) as period_start,
+        sum(hours) as training_hours
+    from {{ ref('fct_training_records') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    where {{ kpi_fact_range(window, 'quarter', 'facts.completed_on') }}
+    group by 1, 2, 3
+    union all
+    select
+        closure.ancestor_org_unit_id as org_unit_id,
+        'year' as period_grain,
+        cast({{ dbt.date_trunc('year', 'facts.completed_on') }} as date) as period_start,
+        sum(hours) as training_hours
+    from {{ ref('fct_training_records') }} as facts
+    inner join closure on closure.org_unit_id = facts.org_unit_id
+    where {{ kpi_fact_range(window, 'year', 'facts.completed_on') }}
+    group by 1, 2, 3
+    {%- endif %}
+),
+
 measures as (
     select
         spine.org_unit_id,
@@ -648,14 +922,23 @@ measures as (
         coalesce(survey_responses__response_date.promoters, 0) as promoters,
         coalesce(survey_responses__response_date.satisfied_responses, 0) as satisfied_responses,
         coalesce(calendar__date_day.days_in_period, 0) as days_in_period,
+        coalesce(engagement_responses__response_date.engagement_detractors, 0) as engagement_detractors,
+        coalesce(engagement_responses__response_date.engagement_promoters, 0) as engagement_promoters,
+        coalesce(engagement_responses__response_date.engagement_responses, 0) as engagement_responses,
         coalesce(new_customers__first_order_date.first_orders, 0) as first_orders,
+        coalesce(employee_days__date_day.fte_days, 0) as fte_days,
+        coalesce(employee_days__date_day.headcount_days, 0) as headcount_days,
+        coalesce(employee_days__date_day.staff_at_period_end_month, 0) as staff_at_period_end_month,
+        coalesce(employee_days__date_day.trained_staff_at_period_end_month, 0) as trained_staff_at_period_end_month,
         coalesce(inventory_snapshots__snapshot_date.inventory_value_total, 0) as inventory_value_total,
         coalesce(inventory_snapshots__snapshot_date.snapshot_dates, 0) as snapshot_dates,
         coalesce(inventory_snapshots__snapshot_date.snapshot_rows, 0) as snapshot_rows,
         coalesce(inventory_snapshots__snapshot_date.stockout_rows, 0) as stockout_rows,
+        coalesce(leavers__leave_date.leavers, 0) as leavers,
         coalesce(returns__return_date.refunds, 0) as refunds,
         coalesce(returns__return_date.returned_cogs, 0) as returned_cogs,
-        coalesce(returns__return_date.returned_quantity, 0) as returned_quantity
+        coalesce(returns__return_date.returned_quantity, 0) as returned_quantity,
+        coalesce(training_records__completed_on.training_hours, 0) as training_hours
     from spine
     left join sales_lines__order_date
         on sales_lines__order_date.period_grain = spine.period_grain
@@ -672,18 +955,34 @@ measures as (
     left join calendar__date_day
         on calendar__date_day.period_grain = spine.period_grain
         and calendar__date_day.period_start = spine.period_start
+    left join engagement_responses__response_date
+        on engagement_responses__response_date.period_grain = spine.period_grain
+        and engagement_responses__response_date.period_start = spine.period_start
+        and engagement_responses__response_date.org_unit_id = spine.org_unit_id
     left join new_customers__first_order_date
         on new_customers__first_order_date.period_grain = spine.period_grain
         and new_customers__first_order_date.period_start = spine.period_start
         and new_customers__first_order_date.org_unit_id = spine.org_unit_id
+    left join employee_days__date_day
+        on employee_days__date_day.period_grain = spine.period_grain
+        and employee_days__date_day.period_start = spine.period_start
+        and employee_days__date_day.org_unit_id = spine.org_unit_id
     left join inventory_snapshots__snapshot_date
         on inventory_snapshots__snapshot_date.period_grain = spine.period_grain
         and inventory_snapshots__snapshot_date.period_start = spine.period_start
         and inventory_snapshots__snapshot_date.org_unit_id = spine.org_unit_id
+    left join leavers__leave_date
+        on leavers__leave_date.period_grain = spine.period_grain
+        and leavers__leave_date.period_start = spine.period_start
+        and leavers__leave_date.org_unit_id = spine.org_unit_id
     left join returns__return_date
         on returns__return_date.period_grain = spine.period_grain
         and returns__return_date.period_start = spine.period_start
         and returns__return_date.org_unit_id = spine.org_unit_id
+    left join training_records__completed_on
+        on training_records__completed_on.period_grain = spine.period_grain
+        and training_records__completed_on.period_start = spine.period_start
+        and training_records__completed_on.org_unit_id = spine.org_unit_id
 ),
 
 kpi_rows as (
@@ -761,6 +1060,22 @@ kpi_rows as (
         cast(({{ kpi_derived_input('m.cogs') }} - {{ kpi_derived_input('m.returned_cogs') }}) as {{ double }}) as denominator,
         cast(null as {{ dbt.type_bigint() }}) as sample_size,
         cast(null as {{ dbt.type_bigint() }}) as min_sample
+    from measures as m
+    left join measures as off_1_year
+        on off_1_year.org_unit_id = m.org_unit_id
+        and off_1_year.period_grain = m.period_grain
+        and off_1_year.period_start = cast({{ dbt.dateadd('year', -1, 'm.period_start') }} as date)
+    union all
+    select
+        'enps' as kpi_id,
+        m.period_grain,
+        m.period_start,
+        m.org_unit_id,
+        cast((100 * {{ kpi_derived_input('cast(' ~ '(' ~ kpi_derived_input('m.engagement_promoters') ~ ' - ' ~ kpi_derived_input('m.engagement_detractors') ~ ')' ~ ' as ' ~ double ~ ') / cast(nullif(' ~ 'm.engagement_responses' ~ ', 0) as ' ~ double ~ ')') }}) as {{ double }}) as value,
+        cast(({{ kpi_derived_input('m.engagement_promoters') }} - {{ kpi_derived_input('m.engagement_detractors') }}) as {{ double }}) as numerator,
+        cast(m.engagement_responses as {{ double }}) as denominator,
+        cast(m.engagement_responses as {{ dbt.type_bigint() }}) as sample_size,
+        cast(10 as {{ dbt.type_bigint() }}) as min_sample
     from measures as m
     left join measures as off_1_year
         on off_1_year.org_unit_id = m.org_unit_id
@@ -896,6 +1211,38 @@ kpi_rows as (
         and off_1_year.period_start = cast({{ dbt.dateadd('year', -1, 'm.period_start') }} as date)
     union all
     select
+        'revenue_per_fte' as kpi_id,
+        m.period_grain,
+        m.period_start,
+        m.org_unit_id,
+        cast(cast(({{ kpi_derived_input('m.gross_sales') }} - {{ kpi_derived_input('m.refunds') }}) as {{ double }}) / cast(nullif(cast(m.fte_days as {{ double }}) / cast(nullif(m.days_in_period, 0) as {{ double }}), 0) as {{ double }}) as {{ double }}) as value,
+        cast(({{ kpi_derived_input('m.gross_sales') }} - {{ kpi_derived_input('m.refunds') }}) as {{ double }}) as numerator,
+        cast(cast(m.fte_days as {{ double }}) / cast(nullif(m.days_in_period, 0) as {{ double }}) as {{ double }}) as denominator,
+        cast(null as {{ dbt.type_bigint() }}) as sample_size,
+        cast(null as {{ dbt.type_bigint() }}) as min_sample
+    from measures as m
+    left join measures as off_1_year
+        on off_1_year.org_unit_id = m.org_unit_id
+        and off_1_year.period_grain = m.period_grain
+        and off_1_year.period_start = cast({{ dbt.dateadd('year', -1, 'm.period_start') }} as date)
+    union all
+    select
+        'staff_turnover_pct' as kpi_id,
+        m.period_grain,
+        m.period_start,
+        m.org_unit_id,
+        cast((100 * {{ kpi_derived_input('cast(' ~ 'm.leavers' ~ ' as ' ~ double ~ ') / cast(nullif(' ~ 'cast(' ~ 'm.headcount_days' ~ ' as ' ~ double ~ ') / cast(nullif(' ~ 'm.days_in_period' ~ ', 0) as ' ~ double ~ ')' ~ ', 0) as ' ~ double ~ ')') }}) as {{ double }}) as value,
+        cast(m.leavers as {{ double }}) as numerator,
+        cast(cast(m.headcount_days as {{ double }}) / cast(nullif(m.days_in_period, 0) as {{ double }}) as {{ double }}) as denominator,
+        cast(null as {{ dbt.type_bigint() }}) as sample_size,
+        cast(null as {{ dbt.type_bigint() }}) as min_sample
+    from measures as m
+    left join measures as off_1_year
+        on off_1_year.org_unit_id = m.org_unit_id
+        and off_1_year.period_grain = m.period_grain
+        and off_1_year.period_start = cast({{ dbt.dateadd('year', -1, 'm.period_start') }} as date)
+    union all
+    select
         'stockout_rate_pct' as kpi_id,
         m.period_grain,
         m.period_start,
@@ -903,6 +1250,38 @@ kpi_rows as (
         cast((100 * {{ kpi_derived_input('cast(' ~ 'm.stockout_rows' ~ ' as ' ~ double ~ ') / cast(nullif(' ~ 'm.snapshot_rows' ~ ', 0) as ' ~ double ~ ')') }}) as {{ double }}) as value,
         cast(m.stockout_rows as {{ double }}) as numerator,
         cast(m.snapshot_rows as {{ double }}) as denominator,
+        cast(null as {{ dbt.type_bigint() }}) as sample_size,
+        cast(null as {{ dbt.type_bigint() }}) as min_sample
+    from measures as m
+    left join measures as off_1_year
+        on off_1_year.org_unit_id = m.org_unit_id
+        and off_1_year.period_grain = m.period_grain
+        and off_1_year.period_start = cast({{ dbt.dateadd('year', -1, 'm.period_start') }} as date)
+    union all
+    select
+        'trained_staff_pct' as kpi_id,
+        m.period_grain,
+        m.period_start,
+        m.org_unit_id,
+        cast((100 * {{ kpi_derived_input('cast(' ~ 'm.trained_staff_at_period_end_month' ~ ' as ' ~ double ~ ') / cast(nullif(' ~ 'm.staff_at_period_end_month' ~ ', 0) as ' ~ double ~ ')') }}) as {{ double }}) as value,
+        cast(m.trained_staff_at_period_end_month as {{ double }}) as numerator,
+        cast(m.staff_at_period_end_month as {{ double }}) as denominator,
+        cast(null as {{ dbt.type_bigint() }}) as sample_size,
+        cast(null as {{ dbt.type_bigint() }}) as min_sample
+    from measures as m
+    left join measures as off_1_year
+        on off_1_year.org_unit_id = m.org_unit_id
+        and off_1_year.period_grain = m.period_grain
+        and off_1_year.period_start = cast({{ dbt.dateadd('year', -1, 'm.period_start') }} as date)
+    union all
+    select
+        'training_hours_per_fte' as kpi_id,
+        m.period_grain,
+        m.period_start,
+        m.org_unit_id,
+        cast(cast(m.training_hours as {{ double }}) / cast(nullif(cast(m.fte_days as {{ double }}) / cast(nullif(m.days_in_period, 0) as {{ double }}), 0) as {{ double }}) as {{ double }}) as value,
+        cast(m.training_hours as {{ double }}) as numerator,
+        cast(cast(m.fte_days as {{ double }}) / cast(nullif(m.days_in_period, 0) as {{ double }}) as {{ double }}) as denominator,
         cast(null as {{ dbt.type_bigint() }}) as sample_size,
         cast(null as {{ dbt.type_bigint() }}) as min_sample
     from measures as m

@@ -1,0 +1,24 @@
+-- One row per employee who leaves, at the org unit they belonged to on their leave_date: their
+-- roster day of that date (int_employee_days; the leave date is the last day they are active).
+-- A table: a roster restatement can move any leave.
+with leave_days as (
+    -- one leave_date per employee (int_employee_assignments repeats it on every row)
+    select distinct employee_id, leave_date
+    from {{ ref('int_employee_assignments') }}
+    where leave_date is not null
+),
+
+final as (
+    select
+        leave_days.employee_id,
+        leave_days.leave_date,
+        days.org_unit_id,
+        days.role,
+        days.load_batch_id
+    from leave_days
+    inner join {{ ref('int_employee_days') }} as days
+        on days.employee_id = leave_days.employee_id
+        and days.date_day = leave_days.leave_date
+)
+
+select * from final
