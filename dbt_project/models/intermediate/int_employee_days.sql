@@ -21,9 +21,10 @@ final as (
         assignments.load_batch_id
     from assignments
     inner join days
-        on days.date_day >= assignments.valid_from
-        and (assignments.next_valid_from is null or days.date_day < assignments.next_valid_from)
-    where days.date_day >= assignments.hire_date
+        on assignments.valid_from <= days.date_day
+        and (assignments.next_valid_from is null or assignments.next_valid_from > days.date_day)
+    where
+        days.date_day >= assignments.hire_date
         and (assignments.leave_date is null or days.date_day <= assignments.leave_date)
 )
 

@@ -16,7 +16,7 @@ with days as (
 ),
 
 month_ends as (
-    select employee_id, date_day
+    select days.employee_id, days.date_day
     from days
     where extract(day from {{ next_day }}) = 1
 ),
@@ -27,8 +27,8 @@ trained as (
         month_ends.date_day
     from month_ends
     inner join {{ ref('stg_training_records') }} as trainings
-        on trainings.employee_id = month_ends.employee_id
-        and trainings.completed_on <= month_ends.date_day
+        on month_ends.employee_id = trainings.employee_id
+        and month_ends.date_day >= trainings.completed_on
         and trainings.completed_on >= {{ dbt.dateadd('day', -364, 'month_ends.date_day') }}
 ),
 
@@ -47,8 +47,8 @@ final as (
         days.load_batch_id
     from days
     left join trained
-        on trained.employee_id = days.employee_id
-        and trained.date_day = days.date_day
+        on days.employee_id = trained.employee_id
+        and days.date_day = trained.date_day
 )
 
 select * from final

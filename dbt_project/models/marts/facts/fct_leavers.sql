@@ -12,13 +12,13 @@ final as (
     select
         leave_days.employee_id,
         leave_days.leave_date,
-        days.org_unit_id,
-        days.role,
-        days.load_batch_id
+        employee_days.org_unit_id,
+        employee_days.role,
+        employee_days.load_batch_id
     from leave_days
-    inner join {{ ref('int_employee_days') }} as days
-        on days.employee_id = leave_days.employee_id
-        and days.date_day = leave_days.leave_date
+    inner join {{ ref('int_employee_days') }} as employee_days
+        on leave_days.employee_id = employee_days.employee_id
+        and leave_days.leave_date = employee_days.date_day
 )
 
 select * from final

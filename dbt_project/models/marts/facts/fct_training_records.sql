@@ -21,8 +21,8 @@ final as (
         trainings.load_batch_id
     from trainings
     left join assignments
-        on assignments.employee_id = trainings.employee_id
-        and assignments.valid_from <= trainings.completed_on
+        on trainings.employee_id = assignments.employee_id
+        and trainings.completed_on >= assignments.valid_from
         and (assignments.next_valid_from is null or trainings.completed_on < assignments.next_valid_from)
 )
 
