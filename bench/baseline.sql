@@ -9,8 +9,9 @@
 -- It applies the data contract's validity rules in plain SQL (docs/data_contract.md), so that it
 -- computes over the same rows the pipeline loads: bad values, unknown references and keys
 -- repeated within one file are dropped; a key delivered again in a later file replaces the earlier
--- row; returns must match a sales line, not precede it and not exceed its quantity. It reads the
--- layout the sample-data generator writes: org units and products as CSV, facts as CSV + Parquet.
+-- row; returns must match a sales line, not precede it and not exceed its quantity; the roster's
+-- rows keep one hire_date per employee and no manager cycle. It reads the layout the sample-data
+-- generator writes: org units, products and the roster as CSV, facts as CSV + Parquet.
 
 -- ------------------------------------------------------------------------------------------
 -- Reference data
@@ -48,6 +49,143 @@ where sku is not null and name is not null and category is not null
 qualify count(*) over (partition by filename, sku) = 1;
 
 -- ------------------------------------------------------------------------------------------
+-- People: the roster (CSV only), training records and pulse answers (CSV + Parquet); before the
+-- facts, whose salesperson_id and handler_id must name an employee of the roster
+-- ------------------------------------------------------------------------------------------
+-- Values read as text must have the strict shapes the extractor accepts (DuckDB's casts alone
+-- are lenient: '7.5' → 8).
+create temp table employees_checked as
+with text_rows as (
+    select * from read_csv('employees/*.csv', all_varchar = true, header = true, filename = true)
+),
+typed as (
+    select filename, employee_id, name, org_unit_id, manager_id, role,
+        case when regexp_full_match(valid_from, '[0-9]{4}-[0-9]{2}-[0-9]{2}') then try_cast(valid_from as date) end
+            as valid_from,
+        case when regexp_full_match(hire_date, '[0-9]{4}-[0-9]{2}-[0-9]{2}') then try_cast(hire_date as date) end
+            as hire_date,
+        case when regexp_full_match(leave_date, '[0-9]{4}-[0-9]{2}-[0-9]{2}') then try_cast(leave_date as date) end
+            as leave_date,
+        leave_date is null as no_leave_date,
+        case when regexp_full_match(fte, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?')
+            then coalesce(try_cast(fte as decimal(18, 4)), try_cast(try_cast(fte as double) as decimal(18, 4))) end
+            as fte
+    from text_rows
+)
+select *,
+    -- The rules on the row itself, the unit it names and its key's uniqueness within the file; a
+    -- manager must be an employee named in some row of the file (checked again below).
+    employee_id is not null and valid_from is not null and name is not null and org_unit_id is not null
+        and role is not null and hire_date is not null and fte > 0 and fte <= 1
+        and (no_leave_date or leave_date >= hire_date)
+        and org_unit_id in (select org_unit_id from units)
+        and count(*) over (partition by filename, employee_id, valid_from) = 1
+        and (manager_id is null or manager_id in (select employee_id from text_rows where employee_id is not null))
+        as ok
+from typed;
+
+-- One hire_date per employee: that of the employee's earliest valid row (earlier files first).
+update employees_checked as e set ok = false
+from (
+    select employee_id, arg_min(hire_date, (filename, valid_from)) as hire_date
+    from employees_checked where ok group by employee_id
+) as h
+where e.ok and e.employee_id = h.employee_id and e.hire_date <> h.hire_date;
+
+-- No manager cycle on any date a row takes effect, through the rows in effect that day.
+update employees_checked as e set ok = false
+from (
+    with recursive spans as (
+        select filename, employee_id, valid_from, manager_id,
+            lead(valid_from) over (partition by employee_id order by valid_from) as valid_until
+        from employees_checked where ok
+    ),
+    in_effect as (
+        select d.day, r.filename, r.employee_id, r.valid_from, r.manager_id
+        from (select distinct valid_from as day from spans) as d
+        join spans as r on r.valid_from <= d.day and (r.valid_until is null or d.day < r.valid_until)
+        where r.manager_id is not null
+    ),
+    walk(day, filename, start, start_valid_from, node, path) as (
+        select day, filename, employee_id, valid_from, manager_id, [employee_id] from in_effect
+        union all
+        select w.day, w.filename, w.start, w.start_valid_from, e.manager_id, list_append(w.path, w.node)
+        from walk as w join in_effect as e on e.day = w.day and e.employee_id = w.node
+        where not list_contains(w.path, w.node)
+    )
+    select distinct filename, start, start_valid_from from walk where node = start
+) as c
+where e.ok and e.filename = c.filename and e.employee_id = c.start and e.valid_from = c.start_valid_from;
+
+-- A row whose manager has only rejected rows goes too (the extractor repeats this until nothing
+-- changes; three rounds cover manager chains of three rejected links).
+update employees_checked set ok = false
+where ok and manager_id is not null
+  and manager_id not in (select employee_id from employees_checked where ok);
+update employees_checked set ok = false
+where ok and manager_id is not null
+  and manager_id not in (select employee_id from employees_checked where ok);
+update employees_checked set ok = false
+where ok and manager_id is not null
+  and manager_id not in (select employee_id from employees_checked where ok);
+
+-- The roster as the pipeline sees it: each row spans its valid_from to the day before the next;
+-- the employee's hire_date is the one they have, their leave_date that of their latest row.
+create temp table assignments as
+with current_rows as (
+    select employee_id, valid_from, org_unit_id, fte, hire_date, leave_date
+    from employees_checked where ok
+    qualify row_number() over (partition by employee_id, valid_from order by filename desc) = 1
+)
+select employee_id, valid_from, org_unit_id, fte,
+    lead(valid_from) over (partition by employee_id order by valid_from) as next_valid_from,
+    min(hire_date) over (partition by employee_id) as hire_date,
+    first_value(leave_date) over (
+        partition by employee_id order by valid_from desc
+        rows between unbounded preceding and unbounded following) as leave_date
+from current_rows;
+
+create temp table trainings as
+with typed as (
+    select filename, training_id, employee_id, course,
+        case when regexp_full_match(completed_on, '[0-9]{4}-[0-9]{2}-[0-9]{2}') then try_cast(completed_on as date) end
+            as completed_on,
+        case when regexp_full_match(hours, '[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?')
+            then coalesce(try_cast(hours as decimal(18, 2)), try_cast(try_cast(hours as double) as decimal(18, 2))) end
+            as hours
+    from read_csv('training_records/*.csv', all_varchar = true, header = true, filename = true)
+    union all
+    select filename, training_id, employee_id, course, completed_on, hours
+    from read_parquet('training_records/*.parquet', filename = true)
+)
+select training_id, employee_id, completed_on, hours
+from typed
+where training_id is not null and employee_id is not null and course is not null and completed_on is not null
+  and hours > 0 and hours <= 200
+  and employee_id in (select employee_id from assignments)
+  and training_id not in (select training_id from typed group by filename, training_id having count(*) > 1)
+qualify row_number() over (partition by training_id order by filename desc) = 1;
+
+create temp table engagement as
+with typed as (
+    select filename, response_id, org_unit_id,
+        case when regexp_full_match(response_date, '[0-9]{4}-[0-9]{2}-[0-9]{2}') then try_cast(response_date as date) end
+            as response_date,
+        case when regexp_full_match(enps_score, '[+-]?[0-9]+(\.0*)?') then try_cast(split_part(enps_score, '.', 1) as bigint) end
+            as enps_score
+    from read_csv('engagement_surveys/*.csv', all_varchar = true, header = true, filename = true)
+    union all
+    select filename, response_id, org_unit_id, response_date, enps_score
+    from read_parquet('engagement_surveys/*.parquet', filename = true)
+)
+select response_id, response_date, org_unit_id, enps_score
+from typed
+where response_id is not null and response_date is not null and enps_score between 0 and 10
+  and org_unit_id in (select org_unit_id from units)
+  and response_id not in (select response_id from typed group by filename, response_id having count(*) > 1)
+qualify row_number() over (partition by response_id order by filename desc) = 1;
+
+-- ------------------------------------------------------------------------------------------
 -- Facts: CSV read as text and cast (a value that does not cast drops the row), Parquet typed
 -- ------------------------------------------------------------------------------------------
 create temp table sales as
@@ -55,7 +193,7 @@ with text_rows as (
     select * from read_csv('sales_lines/*.csv', all_varchar = true, header = true, filename = true)
 ),
 typed as (
-    select filename, order_id, customer_id, org_unit_id, sku,
+    select filename, order_id, customer_id, org_unit_id, sku, salesperson_id,
         try_cast(line_no as bigint) as line_no, try_cast(order_date as date) as order_date,
         try_cast(quantity as bigint) as quantity, try_cast(unit_price as decimal(18, 4)) as unit_price,
         coalesce(try_cast(discount_amount as decimal(18, 4)), 0) as discount_amount,
@@ -63,7 +201,7 @@ typed as (
         (discount_amount is null or try_cast(discount_amount as decimal(18, 4)) is not null) as discount_ok
     from text_rows
     union all
-    select filename, order_id, customer_id, org_unit_id, sku, line_no, order_date, quantity,
+    select filename, order_id, customer_id, org_unit_id, sku, salesperson_id, line_no, order_date, quantity,
         unit_price, coalesce(discount_amount, 0), unit_cost, true
     from read_parquet('sales_lines/*.parquet', filename = true)
 ),
@@ -72,6 +210,7 @@ valid as (
     where order_id is not null and line_no >= 1 and order_date is not null and quantity > 0
       and unit_price >= 0 and discount_ok and discount_amount >= 0 and unit_cost >= 0
       and org_unit_id in (select org_unit_id from units) and sku in (select sku from products)
+      and (salesperson_id is null or salesperson_id in (select employee_id from assignments))
       and (order_id, line_no) not in (
           select (order_id, line_no) from typed group by filename, order_id, line_no having count(*) > 1)
 )
@@ -145,12 +284,12 @@ qualify row_number() over (partition by response_id order by filename desc) = 1;
 
 create temp table complaints as
 with typed as (
-    select filename, complaint_id, org_unit_id, category,
+    select filename, complaint_id, org_unit_id, category, handler_id,
         try_cast(opened_at as timestamp) as opened_at, try_cast(resolved_at as timestamp) as resolved_at,
         (resolved_at is null or try_cast(resolved_at as timestamp) is not null) as resolved_ok
     from read_csv('complaints/*.csv', all_varchar = true, header = true, filename = true)
     union all
-    select filename, complaint_id, org_unit_id, category, opened_at, resolved_at, true
+    select filename, complaint_id, org_unit_id, category, handler_id, opened_at, resolved_at, true
     from read_parquet('complaints/*.parquet', filename = true)
 )
 select complaint_id, org_unit_id, opened_at, resolved_at
@@ -158,6 +297,7 @@ from typed
 where complaint_id is not null and opened_at is not null and category is not null and resolved_ok
   and coalesce(resolved_at >= opened_at, true)
   and org_unit_id in (select org_unit_id from units)
+  and (handler_id is null or handler_id in (select employee_id from assignments))
   and complaint_id not in (select complaint_id from typed group by filename, complaint_id having count(*) > 1)
 qualify row_number() over (partition by complaint_id order by filename desc) = 1;
 
@@ -224,6 +364,64 @@ from complaints group by all;
 create temp table new_customers_daily as
 select org_unit_id, first_order_date as day, count(*) as first_orders from first_orders group by all;
 
+-- The roster in effect per calendar day (the pipeline's calendar: whole years) for the employees
+-- active that day, with month, quarter and year ends marked and whether the employee completed
+-- a training in the 365 days ending that day.
+create temp table employee_days as
+with calendar as (
+    select cast(unnest(generate_series(min(period_start), max(period_start) + interval 1 year - interval 1 day,
+        interval 1 day)) as date) as day
+    from periods where grain = 'year'
+)
+select a.employee_id, d.day, a.org_unit_id, a.fte,
+    extract(day from d.day + interval 1 day) = 1 as is_month_end,
+    extract(day from d.day + interval 1 day) = 1 and extract(month from d.day) in (3, 6, 9, 12) as is_quarter_end,
+    extract(day from d.day + interval 1 day) = 1 and extract(month from d.day) = 12 as is_year_end
+from assignments as a
+join calendar as d on d.day >= a.valid_from and (a.next_valid_from is null or d.day < a.next_valid_from)
+where d.day >= a.hire_date and (a.leave_date is null or d.day <= a.leave_date);
+
+create temp table employee_days_daily as
+with trained as (
+    select distinct e.employee_id, e.day
+    from employee_days as e
+    join trainings as t on t.employee_id = e.employee_id
+        and t.completed_on <= e.day and t.completed_on >= e.day - interval 364 day
+    where e.is_month_end
+),
+marked as (
+    select e.*, t.employee_id is not null as trained
+    from employee_days as e left join trained as t on t.employee_id = e.employee_id and t.day = e.day
+)
+select org_unit_id, day, sum(fte) as fte_days, count(*) as headcount_days,
+    count(*) filter (where is_month_end) as staff_month_end,
+    count(*) filter (where is_quarter_end) as staff_quarter_end,
+    count(*) filter (where is_year_end) as staff_year_end,
+    count(*) filter (where is_month_end and trained) as trained_month_end,
+    count(*) filter (where is_quarter_end and trained) as trained_quarter_end,
+    count(*) filter (where is_year_end and trained) as trained_year_end
+from marked group by all;
+
+-- A training counts at the unit of the employee's row in effect on completed_on (active or not).
+create temp table trainings_daily as
+select a.org_unit_id, t.completed_on as day, sum(t.hours) as training_hours
+from trainings as t
+join assignments as a on a.employee_id = t.employee_id and a.valid_from <= t.completed_on
+    and (a.next_valid_from is null or t.completed_on < a.next_valid_from)
+group by all;
+
+create temp table leavers_daily as
+select e.org_unit_id, e.day, count(*) as leavers
+from (select distinct employee_id, leave_date from assignments where leave_date is not null) as l
+join employee_days as e on e.employee_id = l.employee_id and e.day = l.leave_date
+group by all;
+
+create temp table engagement_daily as
+select org_unit_id, response_date as day, count(*) as engagement_responses,
+    count(*) filter (where enps_score >= 9) as engagement_promoters,
+    count(*) filter (where enps_score <= 6) as engagement_detractors
+from engagement group by all;
+
 -- Daily sums rolled up to every ancestor and period.
 create temp table measures as
 with daily as (
@@ -239,6 +437,10 @@ with daily as (
     union all by name select * from surveys_daily
     union all by name select * from complaints_daily
     union all by name select * from new_customers_daily
+    union all by name select * from employee_days_daily
+    union all by name select * from trainings_daily
+    union all by name select * from leavers_daily
+    union all by name select * from engagement_daily
 ),
 sums as (
     select c.ancestor_id as org_unit_id, g.grain, cast(date_trunc(g.grain, d.day) as date) as period_start,
@@ -248,7 +450,16 @@ sums as (
         sum(stockout_rows) as stockout_rows, sum(nps_responses) as nps_responses, sum(promoters) as promoters,
         sum(detractors) as detractors, sum(csat_responses) as csat_responses,
         sum(satisfied_responses) as satisfied_responses, sum(complaints_opened) as complaints_opened,
-        sum(complaints_resolved_48h) as complaints_resolved_48h, sum(first_orders) as first_orders
+        sum(complaints_resolved_48h) as complaints_resolved_48h, sum(first_orders) as first_orders,
+        sum(fte_days) as fte_days, sum(headcount_days) as headcount_days,
+        sum(training_hours) as training_hours, sum(leavers) as leavers,
+        -- Staff on the period's last day: the month's, quarter's or year's end for the grain.
+        sum(case g.grain when 'month' then staff_month_end when 'quarter' then staff_quarter_end
+            else staff_year_end end) as staff_at_period_end,
+        sum(case g.grain when 'month' then trained_month_end when 'quarter' then trained_quarter_end
+            else trained_year_end end) as trained_staff_at_period_end,
+        sum(engagement_responses) as engagement_responses, sum(engagement_promoters) as engagement_promoters,
+        sum(engagement_detractors) as engagement_detractors
     from daily as d
     join closure as c on c.org_unit_id = d.org_unit_id
     cross join grains as g
@@ -286,6 +497,14 @@ select u.org_unit_id, p.grain, p.period_start, p.days_in_period,
     coalesce(s.complaints_resolved_48h, 0) as complaints_resolved_48h, coalesce(s.first_orders, 0) as first_orders,
     coalesce(d.orders, 0) as orders, coalesce(d.active_customers, 0) as active_customers,
     coalesce(d.repeat_customers, 0) as repeat_customers, coalesce(sd.snapshot_dates, 0) as snapshot_dates,
+    coalesce(s.training_hours, 0) as training_hours, coalesce(s.leavers, 0) as leavers,
+    coalesce(s.staff_at_period_end, 0) as staff_at_period_end,
+    coalesce(s.trained_staff_at_period_end, 0) as trained_staff_at_period_end,
+    coalesce(s.engagement_responses, 0) as engagement_responses,
+    coalesce(s.engagement_promoters, 0) as engagement_promoters,
+    coalesce(s.engagement_detractors, 0) as engagement_detractors,
+    cast(coalesce(s.fte_days, 0) as double) / p.days_in_period as average_fte,
+    cast(coalesce(s.headcount_days, 0) as double) / p.days_in_period as average_headcount,
     coalesce(s.gross_sales, 0) - coalesce(s.refunds, 0) as net_revenue,
     coalesce(s.cogs, 0) - coalesce(s.returned_cogs, 0) as net_cogs,
     cast(coalesce(s.inventory_value_total, 0) as double) / nullif(coalesce(sd.snapshot_dates, 0), 0)
@@ -334,7 +553,14 @@ from m, lateral (values
     ('return_rate_pct', returned_quantity, sold_quantity,
         100 * returned_quantity::double / nullif(sold_quantity, 0), null),
     ('complaint_resolution_48h_pct', complaints_resolved_48h, complaints_opened,
-        100 * complaints_resolved_48h::double / nullif(complaints_opened, 0), null)
+        100 * complaints_resolved_48h::double / nullif(complaints_opened, 0), null),
+    ('revenue_per_fte', net_revenue, average_fte, net_revenue::double / nullif(average_fte, 0), null),
+    ('training_hours_per_fte', training_hours, average_fte, training_hours::double / nullif(average_fte, 0), null),
+    ('staff_turnover_pct', leavers, average_headcount, 100 * leavers::double / nullif(average_headcount, 0), null),
+    ('trained_staff_pct', trained_staff_at_period_end, staff_at_period_end,
+        100 * trained_staff_at_period_end::double / nullif(staff_at_period_end, 0), null),
+    ('enps', engagement_promoters - engagement_detractors, engagement_responses,
+        100 * (engagement_promoters - engagement_detractors)::double / nullif(engagement_responses, 0), 10)
 ) as k(kpi_id, numerator, denominator, value, min_sample);
 
 create temp table kpi_values as
