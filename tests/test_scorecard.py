@@ -267,4 +267,3 @@ def test_scores(built_warehouse: BuiltWarehouse) -> None:
         where rated.org_unit_id is null or overall.org_unit_id is null
         """
     ) == [(0,)]
-
