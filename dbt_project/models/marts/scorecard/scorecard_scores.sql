@@ -31,9 +31,10 @@ perspective_scores as (
         perspective,
         -- decimals: exact and independent of the order rows are added in (doubles differ in the
         -- last bit between runs, which would read as a restatement, and can land on 100.0000000001)
-        cast(round(
-            sum(cast(weight as decimal(18, 6)) * points) / nullif(sum(cast(weight as decimal(18, 6))), 0), 6
-        ) as {{ type_double() }}) as score,
+        cast(round(cast(
+            sum(cast(weight as decimal(18, 6)) * points) / nullif(sum(cast(weight as decimal(18, 6))), 0)
+            as decimal(38, 12)
+        ), 6) as {{ type_double() }}) as score,
         count(*) as kpis_scored
     from rated_kpis
     group by period_grain, period_start, org_unit_id, perspective
@@ -60,10 +61,13 @@ overall_scores as (
         period_start,
         org_unit_id,
         'overall' as perspective,
-        cast(round(
+        -- the quotient as a decimal before rounding: DuckDB divides decimals in double precision, so
+        -- an exact half (four perspectives: x.xxxxxx5) would round down there and up on Spark
+        cast(round(cast(
             sum(cast(perspective_weight as decimal(18, 6)) * cast(score as decimal(18, 6)))
-            / nullif(sum(cast(perspective_weight as decimal(18, 6))), 0), 6
-        ) as {{ type_double() }}) as score,
+            / nullif(sum(cast(perspective_weight as decimal(18, 6))), 0)
+            as decimal(38, 12)
+        ), 6) as {{ type_double() }}) as score,
         sum(kpis_scored) as kpis_scored
     from weighted_perspectives
     group by period_grain, period_start, org_unit_id
